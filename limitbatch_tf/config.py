@@ -1,0 +1,206 @@
+"""One validated configuration for a training run.
+
+The :class:`Config` dataclass is the single source of truth: the absl flags
+of ``limitbatch_tf.main`` are generated from its fields, a ``--config`` YAML
+file uses the same keys, and the resolved config is saved beside every run.
+Precedence: field default < YAML file < command-line flag.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from typing import Optional
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A flag or config key with a bad value; the message names it."""
+
+
+def _field(default, help, choices=None, minimum=None, maximum=None,
+           identity=True):
+    """A Config field with its flag help and checks.
+
+    ``identity=False`` marks settings that may change when a run resumes
+    (where it runs, how often it reports) without changing its result.
+    """
+    return dataclasses.field(default=default, metadata=dict(
+        help=help, choices=choices, minimum=minimum, maximum=maximum,
+        identity=identity))
+
+
+@dataclasses.dataclass
+class Config:
+    """Every setting of a run. Field help strings are the flag reference."""
+
+    # --- data
+    dataset: str = _field("fashion_mnist", "Dataset name.",
+                          choices=("mnist", "fashion_mnist"))
+    data_dir: Optional[str] = _field(
+        None, "Folder of the dataset's files (default: the dataset's "
+        "standard location, e.g. /usr/share/datasets/fashion-mnist).",
+        identity=False)
+    validation_examples: int = _field(
+        0, "Hold out the last N training examples as a validation split "
+        "(5000 = the paper's 55K/5K MNIST split).", minimum=0)
+    # --- model
+    model: str = _field("lenet5", "Model name.", choices=("lenet5", "lenet_tpu"))
+    lenet_conv2_filters: int = _field(
+        32, "Filters of lenet_tpu's second convolution (64 = the pre-2019 "
+        "TPU reference).", minimum=1)
+    # --- batch and duration
+    batch_size: str = _field(
+        "256", "Global batch size: a number of examples per update step, or "
+        "'full' for the whole training set.")
+    micro_batch_size: Optional[int] = _field(
+        None, "Per-replica examples per micro-batch; gradients of "
+        "batch_size / (replicas * micro_batch_size) micro-batches are "
+        "accumulated into one update step.", minimum=1)
+    pad_batches: bool = _field(
+        False, "Allow a batch size that does not divide into replicas x "
+        "micro-batches; the rest is padded with zero-weight examples "
+        "(always on for --batch_size=full).")
+    epochs: float = _field(30.0, "Training epochs (passes over the training "
+                           "set).", minimum=0.0)
+    train_steps: Optional[int] = _field(
+        None, "Training length in update steps; overrides --epochs.",
+        minimum=1)
+    # --- optimizer
+    optimizer: str = _field("momentum", "Optimizer.",
+                            choices=("sgd", "momentum"))
+    learning_rate: float = _field(0.05, "Learning rate.", minimum=0.0)
+    momentum: float = _field(0.9, "Momentum coefficient.", minimum=0.0,
+                             maximum=0.999999)
+    nesterov: bool = _field(False, "Use Nesterov momentum.")
+    # --- run
+    seed: int = _field(0, "Random seed of initialisation and data order.")
+    model_dir: Optional[str] = _field(
+        None, "Folder for checkpoints, TensorBoard events and results.json "
+        "(default: runs/<dataset>-<model>-<optimizer>-b<batch>-s<seed>). A "
+        "run resumes from the latest checkpoint found there.",
+        identity=False)
+    overwrite: bool = _field(False, "Delete an existing run in --model_dir "
+                             "instead of resuming it.", identity=False)
+    # --- hardware and loop
+    strategy: str = _field(
+        "auto", "tf.distribute strategy.", identity=False,
+        choices=("auto", "one_device", "mirrored", "multi_worker", "tpu"))
+    tpu: Optional[str] = _field(None, "TPU name or grpc:// address "
+                                "('pod' style names as in the MLPerf "
+                                "reference).", identity=False)
+    num_cpu_replicas: int = _field(
+        1, "Split the CPU into N logical devices and mirror over them "
+        "(tests the distributed paths without accelerators).", minimum=1,
+        identity=False)
+    steps_per_loop: int = _field(
+        50, "Training steps run inside one tf.function call (the MLPerf "
+        "host loop).", minimum=1, identity=False)
+    eval_every_epochs: float = _field(
+        1.0, "Evaluate (and checkpoint) every this many epochs.",
+        minimum=1e-9, identity=False)
+
+    # ------------------------------------------------------------------
+    @classmethod
+    def field_specs(cls):
+        """(name, type, default, metadata) of every field, in order."""
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            yield f.name, _base_type(hints[f.name]), f.default, f.metadata
+
+    def identity(self) -> dict:
+        """The settings that define a run's result (checked on resume)."""
+        return {name: getattr(self, name)
+                for name, _, _, meta in self.field_specs() if meta["identity"]}
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> "Config":
+        """Checks every field; raises ConfigError naming the first bad flag."""
+        for name, typ, _, meta in self.field_specs():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+                raise ConfigError(f"--{name}: expected {typ.__name__}, got "
+                                  f"{value!r}")
+            if meta["choices"] and value not in meta["choices"]:
+                raise ConfigError(f"--{name}={value} is not one of "
+                                  f"{', '.join(meta['choices'])}")
+            if meta["minimum"] is not None and value < meta["minimum"]:
+                raise ConfigError(f"--{name}={value} must be >= {meta['minimum']}")
+            if meta["maximum"] is not None and value > meta["maximum"]:
+                raise ConfigError(f"--{name}={value} must be <= {meta['maximum']}")
+        if self.batch_size != "full":
+            try:
+                batch = int(self.batch_size)
+            except ValueError:
+                raise ConfigError(f"--batch_size={self.batch_size}: expected a "
+                                  f"positive integer or 'full'") from None
+            if batch < 1:
+                raise ConfigError(f"--batch_size={batch} must be >= 1")
+        if self.strategy == "one_device" and self.num_cpu_replicas > 1:
+            raise ConfigError(f"--num_cpu_replicas={self.num_cpu_replicas} "
+                              f"needs --strategy=mirrored or auto")
+        if self.model != "lenet_tpu" and self.lenet_conv2_filters != 32:
+            raise ConfigError("--lenet_conv2_filters applies to "
+                              "--model=lenet_tpu only")
+        return self
+
+    def default_model_dir(self) -> str:
+        return (f"runs/{self.dataset}-{self.model}-{self.optimizer}-"
+                f"b{self.batch_size}-s{self.seed}")
+
+
+def _base_type(hint):
+    """int for Optional[int], etc."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def _coerce(name, typ, value):
+    if value is None or isinstance(value, typ):
+        return value
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if typ is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ConfigError(f"--{name}: expected {typ.__name__}, got {value!r}")
+
+
+def unknown_key_error(key: str, source: str) -> ConfigError:
+    names = [n for n, *_ in Config.field_specs()]
+    close = difflib.get_close_matches(key, names, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return ConfigError(f"{source}: unknown key '{key}'{hint}")
+
+
+def from_mapping(values: dict, source: str, base: Optional[Config] = None
+                 ) -> Config:
+    """A Config from ``base`` (or the defaults) updated by a key -> value map."""
+    config = dataclasses.replace(base) if base else Config()
+    specs = {name: typ for name, typ, _, _ in Config.field_specs()}
+    for key, value in values.items():
+        if key not in specs:
+            raise unknown_key_error(key, source)
+        setattr(config, key, _coerce(key, specs[key], value))
+    return config
+
+
+def load_yaml(path: str) -> dict:
+    """Reads a --config YAML file of flag-name keys."""
+    try:
+        with open(path) as f:
+            values = yaml.safe_load(f)
+    except OSError as e:
+        raise ConfigError(f"--config={path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--config={path}: not valid YAML ({e})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"--config={path}: expected a mapping of flag names "
+                          f"to values")
+    return values

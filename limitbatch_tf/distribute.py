@@ -1,0 +1,112 @@
+"""Builds the tf.distribute strategy named by --strategy.
+
+tpu (--tpu=NAME) | multi_worker (TF_CONFIG) | mirrored (all GPUs, or
+--num_cpu_replicas logical CPUs) | one_device; "auto" picks in that order.
+Splitting the CPU into logical devices is how every distributed path is
+tested on a machine without accelerators.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+
+import tensorflow as tf
+
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+TPU_CONNECT_TIMEOUT_S = 60
+
+
+class StrategyError(RuntimeError):
+    """The requested strategy cannot be built on this machine."""
+
+
+def split_cpu(num_replicas: int):
+    """Makes ``num_replicas`` logical CPU devices and returns their names.
+
+    Must run before TensorFlow initialises its devices; if it already has,
+    the existing logical CPUs are reused when there are enough of them.
+    """
+    cpus = tf.config.list_physical_devices("CPU")
+    if num_replicas > 1:
+        try:
+            tf.config.set_logical_device_configuration(
+                cpus[0], [tf.config.LogicalDeviceConfiguration()] * num_replicas)
+        except RuntimeError:
+            pass  # devices already initialised; check what exists below
+    logical = tf.config.list_logical_devices("CPU")
+    if len(logical) < num_replicas:
+        raise StrategyError(
+            f"--num_cpu_replicas={num_replicas}: TensorFlow was initialised "
+            f"with {len(logical)} logical CPUs before the split could happen")
+    return [d.name for d in logical[:num_replicas]]
+
+
+def _connect_tpu(tpu: str):
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+        tpu="" if tpu == "local" else tpu)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def tpu_strategy(tpu: str, timeout_s: float = TPU_CONNECT_TIMEOUT_S):
+    """TPUStrategy for ``--tpu`` (a name, grpc:// address, "pod" or "local").
+
+    Fails within ``timeout_s`` with one line when no TPU answers, instead of
+    hanging on a metadata server that is not there.
+    """
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(_connect_tpu, tpu)
+    try:
+        return future.result(timeout=timeout_s)
+    except concurrent.futures.TimeoutError:
+        raise StrategyError(
+            f"--tpu={tpu}: no TPU answered within {timeout_s:.0f} s") from None
+    except Exception as e:  # noqa: BLE001  resolver errors vary by version
+        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise StrategyError(f"--tpu={tpu}: no TPU found ({first_line})") from None
+    finally:
+        pool.shutdown(wait=False)
+
+
+def build_strategy(name: str = "auto", tpu=None, num_cpu_replicas: int = 1):
+    """Builds the strategy; see the module docstring for what "auto" picks."""
+    if name not in STRATEGIES:
+        raise StrategyError(f"--strategy={name} is unknown; expected one of "
+                            f"{', '.join(STRATEGIES)}")
+    if name == "auto":
+        if tpu:
+            name = "tpu"
+        elif "TF_CONFIG" in os.environ and json.loads(
+                os.environ["TF_CONFIG"]).get("cluster"):
+            name = "multi_worker"
+        elif (len(tf.config.list_physical_devices("GPU")) > 1
+              or num_cpu_replicas > 1):
+            name = "mirrored"
+        else:
+            name = "one_device"
+    if name != "tpu" and tpu:
+        raise StrategyError(f"--tpu={tpu} needs --strategy=tpu or auto, "
+                            f"got --strategy={name}")
+    if name == "tpu":
+        if not tpu:
+            raise StrategyError("--strategy=tpu needs --tpu=NAME")
+        strategy = tpu_strategy(tpu)
+    elif name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise StrategyError("--strategy=multi_worker needs the TF_CONFIG "
+                                "environment variable (cluster and task)")
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    elif name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = ([d.name for d in gpus] if gpus and num_cpu_replicas == 1
+                   else split_cpu(num_cpu_replicas))
+        strategy = tf.distribute.MirroredStrategy(devices=devices)
+    else:
+        gpus = tf.config.list_logical_devices("GPU")
+        device = gpus[0].name if gpus else split_cpu(num_cpu_replicas)[0]
+        strategy = tf.distribute.OneDeviceStrategy(device)
+    print(f"strategy {type(strategy).__name__} with "
+          f"{strategy.num_replicas_in_sync} replicas", flush=True)
+    return strategy

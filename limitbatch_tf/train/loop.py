@@ -1,0 +1,205 @@
+"""train.run(config): one training run from a validated Config to results.json.
+
+Data flows one way: config -> strategy -> data, model, optimizer -> host
+loop -> telemetry -> results. The loop knows nothing of which optimizer or
+model it runs; it counts update steps, which is what the optimizer's
+``iterations`` counts too, and resumes from the latest checkpoint.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+
+import keras
+import tensorflow as tf
+
+from limitbatch_tf import distribute
+from limitbatch_tf.config import Config, ConfigError
+from limitbatch_tf.data import registry as data_registry
+from limitbatch_tf.data.base import StepLayout, eval_steps
+from limitbatch_tf.models import registry as model_registry
+from limitbatch_tf.train import run_dir
+from limitbatch_tf.train.results import (RESULTS_FILE, machine, read_json,
+                                         versions, write_json_atomic)
+from limitbatch_tf.train.steps import StepFunctions
+from limitbatch_tf.train.telemetry import Telemetry
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Durations of a run, all in update steps (converted here, once)."""
+
+    layout: StepLayout
+    num_train: int
+    total_steps: int
+    eval_every_steps: float
+
+    def next_eval(self, step: int) -> int:
+        """The first evaluation step after ``step``: ceil(j * interval), or the end."""
+        j = math.floor(step / self.eval_every_steps + 1e-9) + 1
+        return min(self.total_steps, math.ceil(j * self.eval_every_steps - 1e-9))
+
+    @property
+    def steps_per_epoch(self) -> float:
+        return self.num_train / self.layout.global_batch
+
+    def epoch(self, step: int) -> float:
+        return step / self.steps_per_epoch
+
+
+def make_plan(config: Config, num_train: int, num_replicas: int) -> Plan:
+    """Resolves batch size, step layout and durations for a dataset."""
+    full = config.batch_size == "full"
+    batch = num_train if full else int(config.batch_size)
+    if batch > num_train:
+        raise ConfigError(f"--batch_size={batch} exceeds the {num_train} "
+                          f"training examples of --dataset={config.dataset}")
+    layout = StepLayout.resolve(batch, num_replicas, config.micro_batch_size,
+                                allow_padding=full or config.pad_batches)
+    if config.train_steps is not None:
+        total = config.train_steps
+    else:
+        total = math.ceil(config.epochs * num_train / batch)
+        if total < 1:
+            raise ConfigError(f"--epochs={config.epochs} is less than one step")
+    every = max(1.0, config.eval_every_epochs * num_train / batch)
+    return Plan(layout, num_train, total, every)
+
+
+def _build_optimizer(config: Config):
+    momentum = config.momentum if config.optimizer == "momentum" else 0.0
+    return keras.optimizers.SGD(config.learning_rate, momentum=momentum,
+                                nesterov=config.nesterov and momentum > 0)
+
+
+def _sparse_cross_entropy(labels, logits):
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(
+        tf.cast(labels, tf.int32), tf.cast(logits, tf.float32))
+
+
+def _current_lr(optimizer) -> float:
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+def run(config: Config) -> dict:
+    """Trains and evaluates as ``config`` says; returns the results dict."""
+    config.validate()
+    start_time = time.time()
+
+    # --- hardware ----------------------------------------------------------
+    strategy = distribute.build_strategy(config.strategy, config.tpu,
+                                         config.num_cpu_replicas)
+
+    # --- data (validated before anything is written) -----------------------
+    source = data_registry.build_source(config.dataset, config.data_dir,
+                                        config.validation_examples)
+    plan = make_plan(config, source.info.num_train,
+                     strategy.num_replicas_in_sync)
+    layout = plan.layout
+    resuming = run_dir.prepare(config)
+
+    # --- model and optimizer -----------------------------------------------
+    keras.utils.set_random_seed(config.seed)
+    with strategy.scope():
+        model = model_registry.build_model(config.model, source.info, config)
+        optimizer = _build_optimizer(config)
+        optimizer.build(model.trainable_variables)
+    steps = StepFunctions(strategy, model, optimizer, layout,
+                          _sparse_cross_entropy)
+
+    # --- checkpoint ----------------------------------------------------------
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+    manager = tf.train.CheckpointManager(
+        checkpoint, os.path.join(config.model_dir, "checkpoints"), max_to_keep=3)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).expect_partial()
+    step = int(optimizer.iterations.numpy())
+    previous = read_json(os.path.join(config.model_dir, RESULTS_FILE)) or {}
+    if resuming:
+        print(f"resuming {config.model_dir} at step {step}", flush=True)
+
+    # --- input ---------------------------------------------------------------
+    seed = config.seed
+    train_iter = iter(strategy.distribute_datasets_from_function(
+        lambda ctx: source.train_dataset(ctx, layout, seed, start_step=step)))
+    eval_iters = {split: iter(strategy.distribute_datasets_from_function(
+        lambda ctx, s=split: source.eval_dataset(ctx, layout, s).repeat()))
+        for split in source.eval_splits}
+
+    telemetry = Telemetry(config.model_dir, plan.total_steps, layout.global_batch)
+    results = {
+        "status": "running", "diverged_step": None,
+        "config": config.to_dict(), "global_batch_size": layout.global_batch,
+        "num_train_examples": plan.num_train, "total_steps": plan.total_steps,
+        "step_layout": dataclasses.asdict(layout),
+        "peak_learning_rate": config.learning_rate,
+        "num_replicas": strategy.num_replicas_in_sync,
+        "strategy": type(strategy).__name__,
+        # Evaluations after the restored step belong to the lost future.
+        "history": [h for h in previous.get("history", [])
+                    if resuming and h["step"] <= step],
+        "versions": versions(), "machine": machine(),
+    }
+    results_path = os.path.join(config.model_dir, RESULTS_FILE)
+
+    def evaluate():
+        metrics = {}
+        for split, iterator in eval_iters.items():
+            n = eval_steps(source.eval_splits[split], layout)
+            loss, correct, top5, count = steps.eval_loop(
+                iterator, tf.constant(n)).numpy()
+            split_metrics = {"loss": loss / count, "accuracy": correct / count,
+                             "top5_accuracy": top5 / count}
+            telemetry.eval_done(step, plan.epoch(step), split, split_metrics)
+            prefix = "eval" if split == "test" else split
+            metrics.update({f"{prefix}_{k}": float(v)
+                            for k, v in split_metrics.items()})
+        return metrics
+
+    def save_results(status, metrics, train_loss):
+        results.update(status=status, steps=step,
+                       epochs_completed=plan.epoch(step),
+                       wall_time_s=time.time() - start_time + previous.get(
+                           "wall_time_s", 0.0) * resuming)
+        results["metrics"] = dict(metrics, train_loss=train_loss)
+        write_json_atomic(results_path, results)
+
+    # --- loop ----------------------------------------------------------------
+    metrics = previous.get("metrics", {}) if resuming else {}
+    train_loss = metrics.get("train_loss", float("nan"))
+    status = "running"
+    while step < plan.total_steps:
+        next_eval = plan.next_eval(step)
+        n = min(config.steps_per_loop, next_eval - step)
+        tic = time.time()
+        loss_sum, done, bad = steps.train_loop(train_iter, tf.constant(n))
+        done, bad = int(done), int(bad)
+        seconds = time.time() - tic
+        if bad >= 0:
+            step += done
+            status = "diverged"
+            results["diverged_step"] = step
+            print(f"diverged at step {step}: non-finite loss", flush=True)
+            break
+        step += done
+        train_loss = float(loss_sum) / done
+        telemetry.train_loop_done(step, plan.epoch(step), train_loss,
+                                  _current_lr(optimizer), done, seconds)
+        if step == next_eval:
+            metrics = evaluate()
+            results["history"].append(dict(
+                metrics, step=step, epoch=plan.epoch(step), train_loss=train_loss))
+            manager.save(checkpoint_number=step)
+            save_results("running", metrics, train_loss)
+            telemetry.flush()
+    if status == "running":
+        status = "completed"
+        if not metrics:  # resumed a finished run: report its final numbers
+            metrics = evaluate()
+    save_results(status, metrics, train_loss)
+    telemetry.flush()
+    print(f"{status}: step {step} " + " ".join(
+        f"{k} {v:.4f}" for k, v in sorted(metrics.items())), flush=True)
+    return results

@@ -1,0 +1,167 @@
+"""The distributed training and evaluation step functions.
+
+MLPerf-style custom training loop: each replica sums ``weight * loss`` over
+its examples and divides by the *global* real batch size, so the cross-replica
+sum of gradients that Keras's optimizer performs inside ``apply()`` is the
+gradient of the mean loss over the global batch. With ``k`` micro-batches per
+update step, each replica adds its micro-batch gradients into local
+accumulators and the optimizer runs once per update step, so the optimizer,
+the LR schedule and ``optimizer.iterations`` count update steps.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from limitbatch_tf.data.base import StepLayout
+
+_SUM = tf.distribute.ReduceOp.SUM
+
+
+class StepFunctions:
+    """Builds the host-loop functions for one model/optimizer/strategy.
+
+    Args:
+      strategy: the tf.distribute strategy; model and optimizer live in it.
+      model: a Keras model returning logits.
+      optimizer: any Keras optimizer (already built on the model's variables).
+      layout: the step layout shared with the input pipeline.
+      loss_fn: per-example training loss ``(labels, logits) -> [batch]``.
+      eval_loss_fn: per-example evaluation loss. Defaults to loss_fn.
+      clip_global_norm: clip the all-reduced gradient to this global norm.
+        Defaults to None (no clipping).
+      clip_norm: clip each all-reduced gradient tensor to this norm.
+        Defaults to None.
+    """
+
+    def __init__(self, strategy, model, optimizer, layout: StepLayout, loss_fn,
+                 eval_loss_fn=None, clip_global_norm=None, clip_norm=None):
+        self.strategy = strategy
+        self.model = model
+        self.optimizer = optimizer
+        self.layout = layout
+        self.loss_fn = loss_fn
+        self.eval_loss_fn = eval_loss_fn or loss_fn
+        self.clip_global_norm = clip_global_norm
+        self.clip_norm = clip_norm
+        self._accumulators = None
+        if layout.micro_batches > 1:
+            with strategy.scope():
+                # ON_READ: each replica keeps its own partial sum; the
+                # optimizer's all-reduce combines them once per update step.
+                self._accumulators = [
+                    tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False,
+                                synchronization=tf.VariableSynchronization.ON_READ,
+                                aggregation=tf.VariableAggregation.SUM)
+                    for v in model.trainable_variables]
+        self.train_loop = tf.function(self._train_loop)
+        self.eval_loop = tf.function(self._eval_loop)
+
+    # --- per-replica pieces -------------------------------------------------
+    def _gradients(self, batch):
+        images, labels, weights = batch
+        with tf.GradientTape() as tape:
+            logits = self.model(images, training=True)
+            per_example = self.loss_fn(labels, logits)
+            loss = tf.reduce_sum(per_example * weights) / self.layout.global_batch
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, self.model.trainable_variables)
+        return loss, grads
+
+    def _clip(self, grads):
+        """Clips the all-reduced gradient, then hands Keras 1/R of it.
+
+        Keras's TF optimizer always sums gradients across replicas inside
+        apply() (clipnorm/global_clipnorm act before that sum, per replica),
+        so to clip the *global* gradient we reduce here and pass each replica
+        grad/R, which Keras's sum restores. The second all-reduce is paid
+        only when clipping is on.
+        """
+        ctx = tf.distribute.get_replica_context()
+        grads = ctx.all_reduce(_SUM, grads)
+        scale = 1.0
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            scale = tf.cast(self.optimizer.scale_loss(1.0), tf.float32)
+        if self.clip_norm is not None:
+            grads = [tf.clip_by_norm(g, self.clip_norm * tf.cast(scale, g.dtype))
+                     for g in grads]
+        if self.clip_global_norm is not None:
+            grads, _ = tf.clip_by_global_norm(
+                grads, self.clip_global_norm * scale)
+        replicas = ctx.num_replicas_in_sync
+        return [g / replicas for g in grads]
+
+    def _apply(self, grads):
+        if self.clip_global_norm is not None or self.clip_norm is not None:
+            grads = self._clip(grads)
+        self.optimizer.apply(grads, self.model.trainable_variables)
+
+    def _step(self, batch):
+        loss, grads = self._gradients(batch)
+        self._apply(grads)
+        return loss
+
+    def _accumulate(self, batch):
+        loss, grads = self._gradients(batch)
+        for acc, grad in zip(self._accumulators, grads):
+            acc.assign_add(grad)
+        return loss
+
+    def _apply_accumulated(self):
+        grads = [acc.read_value() for acc in self._accumulators]
+        self._apply(grads)
+        for acc in self._accumulators:
+            acc.assign(tf.zeros_like(acc))
+
+    def _eval_step(self, batch):
+        images, labels, weights = batch
+        logits = self.model(images, training=False)
+        labels = tf.cast(labels, tf.int32)
+        per_example = self.eval_loss_fn(labels, logits)
+        correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
+                                   labels), tf.float32)
+        top5 = tf.cast(tf.math.in_top_k(labels, tf.cast(logits, tf.float32),
+                                        min(5, logits.shape[-1])), tf.float32)
+        return tf.stack([tf.reduce_sum(per_example * weights),
+                         tf.reduce_sum(correct * weights),
+                         tf.reduce_sum(top5 * weights),
+                         tf.reduce_sum(weights)])
+
+    # --- host loops (cross-replica context) ----------------------------------
+    def _one_update(self, iterator):
+        """One update step; returns the global mean training loss."""
+        if self._accumulators is None:
+            loss = self.strategy.run(self._step, args=(next(iterator),))
+            return self.strategy.reduce(_SUM, loss, axis=None)
+        total = tf.constant(0.0)
+        for _ in tf.range(self.layout.micro_batches):
+            loss = self.strategy.run(self._accumulate, args=(next(iterator),))
+            total += self.strategy.reduce(_SUM, loss, axis=None)
+        self.strategy.run(self._apply_accumulated)
+        return total
+
+    def _train_loop(self, iterator, num_steps):
+        """Runs up to ``num_steps`` update steps; stops at a non-finite loss.
+
+        Returns (sum of step losses, steps run, index of the first non-finite
+        step within this call or -1).
+        """
+        loss_sum = tf.constant(0.0)
+        steps = tf.constant(0, tf.int32)
+        bad = tf.constant(-1, tf.int32)
+        for _ in tf.range(num_steps):
+            loss = tf.cast(self._one_update(iterator), tf.float32)
+            steps += 1
+            if not tf.math.is_finite(loss):
+                bad = steps - 1
+                break
+            loss_sum += loss
+        return loss_sum, steps, bad
+
+    def _eval_loop(self, iterator, num_steps):
+        """Sums (loss, correct, top-5 correct, examples) over ``num_steps``."""
+        sums = tf.zeros([4])
+        for _ in tf.range(num_steps):
+            part = self.strategy.run(self._eval_step, args=(next(iterator),))
+            sums += self.strategy.reduce(_SUM, part, axis=None)
+        return sums

@@ -1,0 +1,47 @@
+"""Console progress and TensorBoard scalars."""
+from __future__ import annotations
+
+import os
+import time
+
+import tensorflow as tf
+
+
+class Telemetry:
+    """Writes train/ and eval/ TensorBoard events and prints progress."""
+
+    def __init__(self, model_dir: str, total_steps: int, examples_per_step: int):
+        self._writers = {name: tf.summary.create_file_writer(
+            os.path.join(model_dir, name)) for name in ("train", "eval")}
+        self.total_steps = total_steps
+        self.examples_per_step = examples_per_step
+        self._start = time.time()
+        self._steps_timed = 0
+
+    def scalars(self, kind: str, step: int, values: dict):
+        with self._writers[kind].as_default(step=step):
+            for name, value in values.items():
+                tf.summary.scalar(name, value)
+
+    def train_loop_done(self, step, epoch, loss, lr, steps, seconds):
+        """Logs one host loop of ``steps`` steps that took ``seconds``."""
+        steps_per_s = steps / max(seconds, 1e-9)
+        examples_per_s = steps_per_s * self.examples_per_step
+        self._steps_timed += steps
+        elapsed = time.time() - self._start
+        eta = (self.total_steps - step) * elapsed / max(self._steps_timed, 1)
+        self.scalars("train", step, {"loss": loss, "learning_rate": lr,
+                                     "examples_per_second": examples_per_s,
+                                     "epoch": epoch})
+        print(f"step {step}/{self.total_steps} epoch {epoch:.2f} loss {loss:.4f} "
+              f"lr {lr:.4g} {steps_per_s:.1f} steps/s {examples_per_s:.0f} ex/s "
+              f"ETA {eta:.0f}s", flush=True)
+
+    def eval_done(self, step, epoch, split, metrics: dict):
+        self.scalars("eval", step, {f"{split}/{k}": v for k, v in metrics.items()})
+        shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        print(f"eval {split} step {step} epoch {epoch:.2f} {shown}", flush=True)
+
+    def flush(self):
+        for writer in self._writers.values():
+            writer.flush()
