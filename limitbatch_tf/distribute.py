@@ -42,6 +42,17 @@ def split_cpu(num_replicas: int):
     return [d.name for d in logical[:num_replicas]]
 
 
+def cpu_mirrored_strategy(devices):
+    """MirroredStrategy over logical CPU devices.
+
+    Reduction through one device instead of the default collective ops: the
+    collectives key their groups by device count, so two mirrored strategies
+    of different sizes in one process (tests, sweeps) abort each other.
+    """
+    return tf.distribute.MirroredStrategy(
+        devices=devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
 def _connect_tpu(tpu: str):
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
         tpu="" if tpu == "local" else tpu)
@@ -100,9 +111,10 @@ def build_strategy(name: str = "auto", tpu=None, num_cpu_replicas: int = 1):
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     elif name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
-        devices = ([d.name for d in gpus] if gpus and num_cpu_replicas == 1
-                   else split_cpu(num_cpu_replicas))
-        strategy = tf.distribute.MirroredStrategy(devices=devices)
+        if gpus and num_cpu_replicas == 1:
+            strategy = tf.distribute.MirroredStrategy([d.name for d in gpus])
+        else:
+            strategy = cpu_mirrored_strategy(split_cpu(num_cpu_replicas))
     else:
         gpus = tf.config.list_logical_devices("GPU")
         device = gpus[0].name if gpus else split_cpu(num_cpu_replicas)[0]

@@ -18,6 +18,8 @@ import math
 
 import tensorflow as tf
 
+from limitbatch_tf.config import ConfigError
+
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
@@ -67,25 +69,25 @@ class StepLayout:
           allow_padding: whether B may leave R*k*b - B padded rows. Defaults
             to False (then B must equal R*k*b exactly).
         Raises:
-          ValueError: naming the flag when the layout is impossible.
+          ConfigError: naming the flag when the layout is impossible.
         """
         if global_batch < 1:
-            raise ValueError(f"--batch_size must be >= 1, got {global_batch}")
+            raise ConfigError(f"--batch_size must be >= 1, got {global_batch}")
         if micro_batch_size is None:
             k, b = 1, math.ceil(global_batch / num_replicas)
         else:
             if micro_batch_size < 1:
-                raise ValueError(
+                raise ConfigError(
                     f"--micro_batch_size must be >= 1, got {micro_batch_size}")
             if micro_batch_size * num_replicas > global_batch:
-                raise ValueError(
+                raise ConfigError(
                     f"--micro_batch_size={micro_batch_size} on {num_replicas} "
                     f"replicas exceeds --batch_size={global_batch}")
             b = micro_batch_size
             k = math.ceil(global_batch / (num_replicas * b))
         layout = cls(global_batch, num_replicas, k, b)
         if layout.padding and not allow_padding:
-            raise ValueError(
+            raise ConfigError(
                 f"--batch_size={global_batch} is not divisible by replicas x "
                 f"micro-batch ({num_replicas} x {k} x {b} = "
                 f"{layout.padded_batch}); pass --pad_batches to pad with "

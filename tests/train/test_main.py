@@ -1,0 +1,120 @@
+"""End-to-end runs of the main job on a small generated dataset."""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+from absl import flags
+
+from limitbatch_tf import main as main_module
+from limitbatch_tf.config import Config
+from limitbatch_tf.train import loop
+from fakedata import write_mnist_dir
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("mnist")
+    write_mnist_dir(str(path), num_train=512, num_test=128)
+    return str(path)
+
+
+def _config(data_dir, model_dir, **overrides):
+    values = dict(dataset="mnist", data_dir=data_dir, model_dir=str(model_dir),
+                  batch_size="64", epochs=3.0, learning_rate=0.02,
+                  steps_per_loop=4)
+    values.update(overrides)
+    return Config(**values).validate()
+
+
+def test_one_device_and_mirrored_agree_and_learn(data_dir, tmp_path):
+    one = loop.run(_config(data_dir, tmp_path / "one", strategy="one_device"))
+    four = loop.run(_config(data_dir, tmp_path / "four", num_cpu_replicas=4))
+    assert one["num_replicas"] == 1 and four["num_replicas"] == 4
+    first_one, first_four = one["history"][0], four["history"][0]
+    assert first_one["step"] == first_four["step"] == 8
+    assert first_four["train_loss"] == pytest.approx(first_one["train_loss"],
+                                                     rel=1e-4)
+    for result in (one, four):
+        assert result["status"] == "completed"
+        assert result["metrics"]["eval_accuracy"] > 0.5  # chance is 0.1
+        assert [h["step"] for h in result["history"]] == [8, 16, 24]
+    assert glob.glob(str(tmp_path / "one" / "train" / "events.out.tfevents*"))
+    assert glob.glob(str(tmp_path / "one" / "eval" / "events.out.tfevents*"))
+    saved = json.load(open(tmp_path / "four" / "results.json"))
+    assert saved["config"]["num_cpu_replicas"] == 4
+    assert saved["versions"]["tensorflow"] == tf.__version__
+    assert saved["wall_time_s"] > 0
+
+
+def test_resume_continues_from_the_saved_step(data_dir, tmp_path, capsys):
+    config = _config(data_dir, tmp_path / "run", epochs=2.0)
+    full = loop.run(config)
+    # Emulate preemption after the first checkpoint: drop the later one.
+    ckpt_dir = str(tmp_path / "run" / "checkpoints")
+    manager_state = tf.train.get_checkpoint_state(ckpt_dir)
+    paths = list(manager_state.all_model_checkpoint_paths)
+    assert [p.rsplit("-", 1)[1] for p in paths] == ["8", "16"]
+    for f in glob.glob(paths[-1] + ".*"):
+        os.remove(f)
+    tf.compat.v1.train.update_checkpoint_state(ckpt_dir, paths[0], paths[:1])
+    capsys.readouterr()
+    resumed = loop.run(config)
+    assert "resuming" in capsys.readouterr().out
+    assert [h["step"] for h in resumed["history"]] == [8, 16]
+    assert resumed["metrics"]["eval_accuracy"] == pytest.approx(
+        full["metrics"]["eval_accuracy"], abs=1e-6)
+    assert resumed["metrics"]["eval_loss"] == pytest.approx(
+        full["metrics"]["eval_loss"], rel=1e-4)
+
+
+def _main(argv, capsys):
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["main"] + argv)
+    code = main_module.main(["main"])
+    return code, capsys.readouterr().err.strip()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data_dir=/nonexistent"], "--dataset=mnist: expected train-images"),
+    (["--batch_size=4096"], "--batch_size=4096 exceeds the 512 training"),
+    (["--batch_size=64", "--num_cpu_replicas=3"], "not divisible"),
+    (["--model=lenet7"], "--model=lenet7 is not one of"),
+    (["--batch_size=big"], "--batch_size=big: expected a positive integer"),
+    (["--learning_rate=-1"], "--learning_rate=-1.0 must be >= 0"),
+])
+def test_bad_input_is_one_clear_line(data_dir, tmp_path, capsys, args, message):
+    argv = ["--dataset=mnist", f"--data_dir={data_dir}",
+            f"--model_dir={tmp_path / 'bad'}"] + args
+    if "--data_dir=/nonexistent" in args:
+        argv.remove(f"--data_dir={data_dir}")
+    code, err = _main(argv, capsys)
+    assert code == main_module.EXIT_BAD_INPUT
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert message in err
+
+
+def test_model_dir_of_another_config_is_refused(data_dir, tmp_path, capsys):
+    loop.run(_config(data_dir, tmp_path / "run", train_steps=2))
+    code, err = _main(["--dataset=mnist", f"--data_dir={data_dir}",
+                       f"--model_dir={tmp_path / 'run'}", "--batch_size=64",
+                       "--train_steps=2", "--learning_rate=0.1",
+                       "--steps_per_loop=4", "--epochs=3"], capsys)
+    assert code == main_module.EXIT_BAD_INPUT
+    assert "different config (learning_rate=0.02->0.1)" in err
+
+
+def test_command_line_exit_code(tmp_path):
+    """The real CLI: a bad flag exits non-zero with one line on stderr."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "limitbatch_tf.main", "--optimizer=adamw",
+         f"--model_dir={tmp_path}"], cwd=REPO, capture_output=True, text=True,
+        timeout=120)
+    assert proc.returncode == main_module.EXIT_BAD_INPUT
+    assert "error: --optimizer=adamw is not one of" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,96 @@
+"""The step functions against the single-device, single-batch result."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from limitbatch_tf import distribute
+from limitbatch_tf.data import base
+from limitbatch_tf.data.in_memory import InMemorySource
+from limitbatch_tf.models import lenet
+from limitbatch_tf.train.steps import StepFunctions
+from fakedata import make_images
+
+
+@pytest.fixture(scope="module")
+def source():
+    x, y = make_images(96, seed=4)
+    info = base.DatasetInfo("fake", (28, 28, 1), 10, 96)
+    return InMemorySource(info, (x[..., None], y), {"test": (x[..., None], y)})
+
+
+def _ce(labels, logits):
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+
+
+def _train(source, replicas, global_batch, micro=None, steps=3,
+           clip_global_norm=None):
+    """Weights after ``steps`` SGD-momentum updates from a fixed init."""
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")[:replicas]]
+    strategy = (distribute.cpu_mirrored_strategy(devices) if replicas > 1
+                else tf.distribute.OneDeviceStrategy(devices[0]))
+    layout = base.StepLayout.resolve(global_batch, replicas, micro,
+                                     allow_padding=True)
+    keras.utils.set_random_seed(1)
+    with strategy.scope():
+        model = lenet.lenet5((28, 28, 1), 10)
+        optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+        optimizer.build(model.trainable_variables)
+    fns = StepFunctions(strategy, model, optimizer, layout, _ce,
+                        clip_global_norm=clip_global_norm)
+    iterator = iter(strategy.distribute_datasets_from_function(
+        lambda ctx: source.train_dataset(ctx, layout, seed=7)))
+    loss_sum, done, bad = fns.train_loop(iterator, tf.constant(steps))
+    assert int(done) == steps and int(bad) == -1
+    assert int(optimizer.iterations.numpy()) == steps  # update steps, not micro-steps
+    return [v.numpy() for v in model.trainable_variables], float(loss_sum)
+
+
+@pytest.fixture(scope="module")
+def reference(source):
+    return _train(source, 1, 48)
+
+
+@pytest.mark.parametrize("replicas, micro", [
+    (1, 12),   # 4 accumulated micro-batches on one device
+    (4, None),  # 4 replicas, one batch each
+    (4, 6),    # 4 replicas x 2 micro-batches
+    (8, 3),    # 8 replicas x 2 micro-batches
+])
+def test_same_update_as_one_device_one_batch(source, reference, replicas, micro):
+    weights, loss = _train(source, replicas, 48, micro)
+    np.testing.assert_allclose(loss, reference[1], rtol=1e-5)
+    for got, want in zip(weights, reference[0]):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)
+
+
+def test_padding_rows_do_not_change_the_update(source):
+    # 45 real examples on 4 replicas x 12 rows leave 3 weight-0 rows; the
+    # result must equal one device with exactly 45.
+    want, _ = _train(source, 1, 45)
+    got, _ = _train(source, 4, 45)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=2e-4, atol=2e-6)
+
+
+def test_global_norm_clipping_acts_on_the_all_reduced_gradient(source):
+    want, _ = _train(source, 1, 48, clip_global_norm=0.05)
+    got, _ = _train(source, 4, 48, clip_global_norm=0.05)
+    unclipped = _train(source, 1, 48)[0]
+    assert max(np.abs(w - u).max() for w, u in zip(want, unclipped)) > 1e-3
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=2e-4, atol=2e-6)
+
+
+def test_divergence_stops_at_the_first_non_finite_step(source):
+    layout = base.StepLayout.resolve(16, 1)
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    with strategy.scope():
+        model = lenet.lenet5((28, 28, 1), 10)
+        optimizer = keras.optimizers.SGD(1e6)
+        optimizer.build(model.trainable_variables)
+    fns = StepFunctions(strategy, model, optimizer, layout, _ce)
+    iterator = iter(strategy.distribute_datasets_from_function(
+        lambda ctx: source.train_dataset(ctx, layout, seed=7)))
+    _, done, bad = fns.train_loop(iterator, tf.constant(50))
+    assert 0 <= int(bad) < 49 and int(done) == int(bad) + 1
