@@ -1,0 +1,92 @@
+"""Training throughput: our host-loop step vs plain Keras ``model.fit``.
+
+Same LeNet-5, same in-memory data pipeline (our InMemorySource, one device),
+same batch size and optimizer; the two are timed alternately and the ratio
+(our examples/s / fit's examples/s) is the figure of merit (target >= 1.0).
+
+  python benchmarks/train_throughput.py --batch_size=256 --steps=200 --rounds=5
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import limitbatch_tf  # noqa: E402,F401  (oneDNN on before TF loads)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from common import interleaved, ratio_table  # noqa: E402
+from limitbatch_tf.data import base  # noqa: E402
+from limitbatch_tf.data.in_memory import InMemorySource  # noqa: E402
+from limitbatch_tf.models import lenet  # noqa: E402
+from limitbatch_tf.train.steps import StepFunctions  # noqa: E402
+
+
+def _source(num=60000):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (num, 28, 28, 1), dtype=np.uint8)
+    y = rng.integers(0, 10, num)
+    info = base.DatasetInfo("bench", (28, 28, 1), 10, num)
+    return InMemorySource(info, (x, y), {"test": (x[:1000], y[:1000])})
+
+
+def _ce(labels, logits):
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch_size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=200,
+                        help="update steps per timed round")
+    parser.add_argument("--steps_per_loop", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    source = _source()
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    layout = base.StepLayout.resolve(args.batch_size, 1)
+    ctx = tf.distribute.InputContext(1, 0, 1)
+
+    # ours: StepFunctions host loop
+    with strategy.scope():
+        ours_model = lenet.lenet5((28, 28, 1), 10)
+        ours_opt = keras.optimizers.SGD(0.01, momentum=0.9)
+        ours_opt.build(ours_model.trainable_variables)
+    fns = StepFunctions(strategy, ours_model, ours_opt, layout, _ce)
+    ours_iter = iter(strategy.distribute_datasets_from_function(
+        lambda c: source.train_dataset(c, layout, seed=0)))
+    loops = args.steps // args.steps_per_loop
+
+    def ours():
+        for _ in range(loops):
+            fns.train_loop(ours_iter, tf.constant(args.steps_per_loop))
+
+    # plain Keras: compile + fit on the same pipeline (weights as sample_weight)
+    fit_model = lenet.lenet5((28, 28, 1), 10)
+    fit_model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                      loss=keras.losses.SparseCategoricalCrossentropy(
+                          from_logits=True),
+                      steps_per_execution=args.steps_per_loop)
+    fit_data = source.train_dataset(ctx, layout, seed=0)
+
+    def fit():
+        fit_model.fit(fit_data, steps_per_epoch=loops * args.steps_per_loop,
+                      epochs=1, verbose=0, shuffle=False)
+
+    ours(), fit()  # trace and warm up both
+    times = interleaved({"keras model.fit": fit, "limitbatch_tf loop": ours},
+                        args.rounds)
+    print(f"LeNet-5, batch {args.batch_size}, {loops * args.steps_per_loop} "
+          f"steps per round, {args.rounds} rounds, steps_per_loop/"
+          f"steps_per_execution {args.steps_per_loop}, oneDNN "
+          f"{os.environ.get('TF_ENABLE_ONEDNN_OPTS')}")
+    ratio_table(times, "keras model.fit",
+                loops * args.steps_per_loop * args.batch_size, "examples/s")
+
+
+if __name__ == "__main__":
+    main()
