@@ -100,6 +100,22 @@ class Config:
     eval_every_epochs: float = _field(
         1.0, "Evaluate (and checkpoint) every this many epochs.",
         minimum=1e-9, identity=False)
+    checkpoint_every_steps: Optional[int] = _field(
+        None, "Also checkpoint every N update steps (default: only at "
+        "evaluations and at the end).", minimum=1, identity=False)
+    deterministic: bool = _field(
+        False, "tf.config.experimental.enable_op_determinism(): bitwise "
+        "reproducible runs and resumes, at some speed cost.", identity=False)
+    # --- divergence
+    on_divergence: str = _field(
+        "record", "When the loss becomes NaN/Inf (or the run is unstable): "
+        "'record' stops, writes status and step to results.json and exits 0; "
+        "'fail' does the same and exits 4.", choices=("record", "fail"),
+        identity=False)
+    unstable_factor: Optional[float] = _field(
+        None, "Label the run 'unstable' and stop when a host loop's mean "
+        "loss exceeds this many times the best one so far (off by default).",
+        minimum=1.0)
 
     # ------------------------------------------------------------------
     @classmethod

@@ -16,6 +16,7 @@ from limitbatch_tf.flags import config_from_flags, define_flags
 define_flags()
 FLAGS = flags.FLAGS
 EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 4
 
 
 def main(argv):
@@ -33,13 +34,23 @@ def main(argv):
         # Logical CPUs must exist before Keras touches TensorFlow's devices.
         distribute.split_cpu(config.num_cpu_replicas)
         from limitbatch_tf.train import loop
-        loop.run(config)
+        results = loop.run(config)
     except (ConfigError, IdxFormatError, DataNotFoundError, StrategyError,
             FileNotFoundError) as e:
         if FLAGS.verbose:
             raise
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    return exit_code(results["status"], config.on_divergence)
+
+
+def exit_code(status: str, on_divergence: str) -> int:
+    """0 for a finished run or a recorded divergence; distinct codes otherwise."""
+    from limitbatch_tf.train.preemption import EXIT_PREEMPTED
+    if status == "preempted":
+        return EXIT_PREEMPTED
+    if status in ("diverged", "unstable") and on_divergence == "fail":
+        return EXIT_DIVERGED
     return 0
 
 

@@ -21,6 +21,8 @@ from limitbatch_tf.data import registry as data_registry
 from limitbatch_tf.data.base import StepLayout, eval_steps
 from limitbatch_tf.models import registry as model_registry
 from limitbatch_tf.train import run_dir
+from limitbatch_tf.train.checkpoint import Checkpointer
+from limitbatch_tf.train.preemption import PreemptionWatcher
 from limitbatch_tf.train.results import (RESULTS_FILE, machine, read_json,
                                          versions, write_json_atomic)
 from limitbatch_tf.train.steps import StepFunctions
@@ -87,6 +89,8 @@ def run(config: Config) -> dict:
     """Trains and evaluates as ``config`` says; returns the results dict."""
     config.validate()
     start_time = time.time()
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
 
     # --- hardware ----------------------------------------------------------
     strategy = distribute.build_strategy(config.strategy, config.tpu,
@@ -110,11 +114,13 @@ def run(config: Config) -> dict:
                           _sparse_cross_entropy)
 
     # --- checkpoint ----------------------------------------------------------
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
-    manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(config.model_dir, "checkpoints"), max_to_keep=3)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).expect_partial()
+    # Dropout's SeedGenerator states are not tracked by the model's
+    # checkpoint; saving them makes a resumed run draw the same masks.
+    rng_states = [v.value for v in model.variables
+                  if "seed_generator_state" in v.path]
+    checkpointer = Checkpointer(config.model_dir, model=model,
+                                optimizer=optimizer, rng=rng_states)
+    checkpointer.restore_latest()
     step = int(optimizer.iterations.numpy())
     previous = read_json(os.path.join(config.model_dir, RESULTS_FILE)) or {}
     if resuming:
@@ -169,31 +175,54 @@ def run(config: Config) -> dict:
     # --- loop ----------------------------------------------------------------
     metrics = previous.get("metrics", {}) if resuming else {}
     train_loss = metrics.get("train_loss", float("nan"))
+    best_loss = previous.get("best_train_loss", float("inf")) if resuming else float("inf")
     status = "running"
-    while step < plan.total_steps:
-        next_eval = plan.next_eval(step)
-        n = min(config.steps_per_loop, next_eval - step)
-        tic = time.time()
-        loss_sum, done, bad = steps.train_loop(train_iter, tf.constant(n))
-        done, bad = int(done), int(bad)
-        seconds = time.time() - tic
-        if bad >= 0:
+    with PreemptionWatcher() as watcher:
+        while step < plan.total_steps:
+            next_eval = plan.next_eval(step)
+            boundary = next_eval
+            if config.checkpoint_every_steps:
+                every = config.checkpoint_every_steps
+                boundary = min(boundary, (step // every + 1) * every)
+            n = min(config.steps_per_loop, boundary - step)
+            tic = time.time()
+            loss_sum, done, bad = steps.train_loop(train_iter, tf.constant(n))
+            done, bad = int(done), int(bad)
+            seconds = time.time() - tic
             step += done
-            status = "diverged"
-            results["diverged_step"] = step
-            print(f"diverged at step {step}: non-finite loss", flush=True)
-            break
-        step += done
-        train_loss = float(loss_sum) / done
-        telemetry.train_loop_done(step, plan.epoch(step), train_loss,
-                                  _current_lr(optimizer), done, seconds)
-        if step == next_eval:
-            metrics = evaluate()
-            results["history"].append(dict(
-                metrics, step=step, epoch=plan.epoch(step), train_loss=train_loss))
-            manager.save(checkpoint_number=step)
-            save_results("running", metrics, train_loss)
-            telemetry.flush()
+            if bad >= 0:
+                status = "diverged"
+                print(f"diverged at step {step}: non-finite loss", flush=True)
+                break
+            train_loss = float(loss_sum) / done
+            telemetry.train_loop_done(step, plan.epoch(step), train_loss,
+                                      _current_lr(optimizer), done, seconds)
+            best_loss = results["best_train_loss"] = min(best_loss, train_loss)
+            if (config.unstable_factor is not None
+                    and train_loss > config.unstable_factor * best_loss):
+                status = "unstable"
+                print(f"unstable at step {step}: loss {train_loss:.4g} > "
+                      f"{config.unstable_factor} x best {best_loss:.4g}",
+                      flush=True)
+                break
+            if step == next_eval:
+                metrics = evaluate()
+                results["history"].append(dict(
+                    metrics, step=step, epoch=plan.epoch(step),
+                    train_loss=train_loss))
+            if step == next_eval or (config.checkpoint_every_steps and
+                                     step % config.checkpoint_every_steps == 0):
+                checkpointer.save(step)
+                save_results("running", metrics, train_loss)
+                telemetry.flush()
+            if watcher.requested:
+                checkpointer.save(step)
+                status = "preempted"
+                print(f"preempted by {watcher.requested} at step {step}; "
+                      f"checkpoint saved", flush=True)
+                break
+    if status in ("diverged", "unstable"):
+        results["diverged_step"] = step
     if status == "running":
         status = "completed"
         if not metrics:  # resumed a finished run: report its final numbers
