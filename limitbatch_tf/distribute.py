@@ -15,6 +15,7 @@ import tensorflow as tf
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 TPU_CONNECT_TIMEOUT_S = 60
+COLLECTIVE_TIMEOUT_S = 120
 
 
 class StrategyError(RuntimeError):
@@ -108,7 +109,11 @@ def build_strategy(name: str = "auto", tpu=None, num_cpu_replicas: int = 1):
         if "TF_CONFIG" not in os.environ:
             raise StrategyError("--strategy=multi_worker needs the TF_CONFIG "
                                 "environment variable (cluster and task)")
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        # A bounded collective timeout turns a lost worker into an error the
+        # survivors report, instead of a hang; they resume from checkpoints.
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(
+            communication_options=tf.distribute.experimental.CommunicationOptions(
+                timeout_seconds=COLLECTIVE_TIMEOUT_S))
     elif name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         if gpus and num_cpu_replicas == 1:
@@ -117,8 +122,24 @@ def build_strategy(name: str = "auto", tpu=None, num_cpu_replicas: int = 1):
             strategy = cpu_mirrored_strategy(split_cpu(num_cpu_replicas))
     else:
         gpus = tf.config.list_logical_devices("GPU")
-        device = gpus[0].name if gpus else split_cpu(num_cpu_replicas)[0]
-        strategy = tf.distribute.OneDeviceStrategy(device)
+        strategy = tf.distribute.OneDeviceStrategy(
+            gpus[0].name if gpus else "/cpu:0")
     print(f"strategy {type(strategy).__name__} with "
           f"{strategy.num_replicas_in_sync} replicas", flush=True)
     return strategy
+
+
+def task_id(strategy) -> int:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return int(getattr(resolver, "task_id", 0) or 0) if resolver else 0
+
+
+def is_chief(strategy) -> bool:
+    """True unless this process is a non-chief worker of a multi-worker run."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    cluster = resolver.cluster_spec().as_dict()
+    if "chief" in cluster:
+        return resolver.task_type == "chief"
+    return resolver.task_type in (None, "worker") and task_id(strategy) == 0

@@ -31,10 +31,12 @@ def main(argv):
     try:
         config = config_from_flags(FLAGS)
         from limitbatch_tf import distribute
-        # Logical CPUs must exist before Keras touches TensorFlow's devices.
-        distribute.split_cpu(config.num_cpu_replicas)
+        # The strategy (logical CPUs, multi-worker collectives) must exist
+        # before Keras is imported: importing it initialises TF's devices.
+        strategy = distribute.build_strategy(config.strategy, config.tpu,
+                                             config.num_cpu_replicas)
         from limitbatch_tf.train import loop
-        results = loop.run(config)
+        results = loop.run(config, strategy)
     except (ConfigError, IdxFormatError, DataNotFoundError, StrategyError,
             FileNotFoundError) as e:
         if FLAGS.verbose:

@@ -85,16 +85,25 @@ def _current_lr(optimizer) -> float:
     return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 
-def run(config: Config) -> dict:
-    """Trains and evaluates as ``config`` says; returns the results dict."""
+def run(config: Config, strategy=None) -> dict:
+    """Trains and evaluates as ``config`` says; returns the results dict.
+
+    ``strategy`` defaults to the one the config names; the command line
+    builds it before importing Keras (see main.py).
+    """
     config.validate()
     start_time = time.time()
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
 
     # --- hardware ----------------------------------------------------------
-    strategy = distribute.build_strategy(config.strategy, config.tpu,
-                                         config.num_cpu_replicas)
+    if strategy is None:
+        strategy = distribute.build_strategy(config.strategy, config.tpu,
+                                             config.num_cpu_replicas)
+    if not distribute.is_chief(strategy):
+        # Every worker must take part in saving; only the chief's files count.
+        config = dataclasses.replace(config, model_dir=os.path.join(
+            config.model_dir, f"worker{distribute.task_id(strategy)}"))
 
     # --- data (validated before anything is written) -----------------------
     source = data_registry.build_source(config.dataset, config.data_dir,
