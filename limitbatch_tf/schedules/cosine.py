@@ -8,9 +8,9 @@ from limitbatch_tf.schedules._base import float_step, register
 from limitbatch_tf.schedules._checks import check_int, check_number
 
 # Relative slack when flooring step / granularity_steps in float32: an exact
-# block boundary such as step 10 with 10/3 steps per epoch must land in block
-# 3, not 2.999999 -> 2. Steps closer to a fractional boundary than float32
-# resolves may fall on either side of it.
+# block boundary such as step 8 with 8/7 steps per epoch must land in block 7,
+# but 8 / float32(8/7) = 6.9999995 floors to 6. Steps closer to a fractional
+# boundary than float32 resolves may still fall on either side of it.
 _FLOOR_SLACK = 2.0 ** -21
 
 

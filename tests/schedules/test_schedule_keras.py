@@ -13,7 +13,7 @@ from limitbatch_tf.schedules import (ConstantSchedule, CosineDecay, PolynomialDe
 SCHEDULES = {
     "constant": lambda: ConstantSchedule(0.3),
     "cosine": lambda: CosineDecay(1.0, 50, end_learning_rate=0.1),
-    "cosine_granular": lambda: CosineDecay(1.0, 50, granularity_steps=10 / 3,
+    "cosine_granular": lambda: CosineDecay(1.0, 50, granularity_steps=8 / 7,
                                            granularity_offset=7),
     "step": lambda: StepDecay([10, 20], [1.0, 0.5, 0.25]),
     "cyclical": lambda: TriangularCyclical(0.1, 1.0, 12, start="max"),

@@ -69,15 +69,18 @@ def test_cosine_decay_regular_holds_each_epoch():
     assert lr_at(s, 40) == pytest.approx(0.0, abs=1e-7)
 
 
-def test_cosine_decay_fractional_epoch_boundaries():
-    # 10/3 steps per epoch: epochs start at steps 0, 3.33, 6.67, 10 -> the
-    # cosine changes at steps 4, 7 and exactly at 10 (float32 floor trap).
-    s = CosineDecay(1.0, decay_steps=20, granularity_steps=10 / 3)
-    values = [lr_at(s, t) for t in range(12)]
-    blocks = [0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3]
-    for t, block in enumerate(blocks):
-        want = 0.5 * (1 + math.cos(math.pi * block * (10 / 3) / 20))
-        assert values[t] == pytest.approx(want, abs=1e-6), t
+@pytest.mark.parametrize("num_examples, batch_size", [(10, 3), (8, 7), (6, 5)])
+def test_cosine_decay_fractional_epoch_boundaries(num_examples, batch_size):
+    # Fractional steps per epoch: an epoch starting exactly on a whole step
+    # (step 8 with 8/7 steps per epoch, block 7) must not floor to the block
+    # before in float32 (8 / float32(8/7) = 6.9999995).
+    spe = Fraction(num_examples, batch_size)
+    s = CosineDecay(1.0, decay_steps=40, granularity_steps=float(spe))
+    got = s(tf.range(45, dtype=tf.int64)).numpy()
+    for t in range(45):
+        block = math.floor(t / spe)
+        want = 0.5 * (1 + math.cos(math.pi * min(block * spe, 40) / 40))
+        assert got[t] == pytest.approx(want, abs=1e-6), t
 
 
 def test_cosine_decay_offset_aligns_blocks_with_absolute_epochs():
