@@ -70,10 +70,58 @@ class Config:
     # --- optimizer
     optimizer: str = _field("momentum", "Optimizer.",
                             choices=("sgd", "momentum"))
-    learning_rate: float = _field(0.05, "Learning rate.", minimum=0.0)
+    learning_rate: float = _field(
+        0.05, "Base learning rate at --base_batch_size; the peak learning "
+        "rate is this scaled by --lr_scaling.", minimum=0.0)
     momentum: float = _field(0.9, "Momentum coefficient.", minimum=0.0,
                              maximum=0.999999)
     nesterov: bool = _field(False, "Use Nesterov momentum.")
+    # --- learning-rate recipe (section 3.1, appendix 6.5)
+    lr_scaling: str = _field("none", "Peak LR = learning_rate * (B/B0) "
+                             "(linear) or * sqrt(B/B0) (sqrt).",
+                             choices=("none", "linear", "sqrt"))
+    base_batch_size: int = _field(256, "B0 of the LR scaling rule.", minimum=1)
+    warmup_epochs: float = _field(0.0, "Warmup length in epochs.", minimum=0.0)
+    warmup_steps: Optional[int] = _field(
+        None, "Warmup length in update steps; overrides --warmup_epochs.",
+        minimum=0)
+    warmup: str = _field("linear", "Warmup shape.", choices=("linear", "cosine"))
+    warmup_start_lr: float = _field(0.0, "Learning rate at step 0 of the "
+                                    "warmup.", minimum=0.0)
+    lr_decay: str = _field("constant", "Decay after the warmup.",
+                           choices=("constant", "cosine", "poly", "step",
+                                    "cyclical"))
+    end_lr: float = _field(0.0, "Final LR of cosine/poly, minimum of cyclical "
+                           "(MLPerf poly: 1e-4).", minimum=0.0)
+    poly_power: Optional[float] = _field(None, "Power of the poly decay "
+                                         "(default 2, MLPerf).", minimum=0.0)
+    step_boundaries_epochs: Optional[str] = _field(
+        None, "Comma-separated epochs where the step decay multiplies the LR "
+        "by --step_factor, e.g. 30,60,80.")
+    step_factor: Optional[float] = _field(None, "Multiplier per step-decay "
+                                          "boundary (default 0.1).",
+                                          minimum=0.0)
+    cycle_epochs: Optional[float] = _field(None, "Cycle length of the "
+                                           "cyclical LR, in epochs.",
+                                           minimum=0.0)
+    cycle_start: str = _field("min", "Where the cyclical LR starts.",
+                              choices=("min", "max"))
+    cosine_granularity: str = _field(
+        "step", "Cosine evaluated per step (fine-grained), per epoch "
+        "(regular) or per --coarse_epochs (coarse-grained).",
+        choices=("step", "epoch", "coarse"))
+    coarse_epochs: Optional[float] = _field(None, "Block length of the "
+                                            "coarse-grained cosine.",
+                                            minimum=0.0)
+    label_smoothing: float = _field(0.0, "Label smoothing of the training "
+                                    "loss (evaluation loss is unsmoothed).",
+                                    minimum=0.0, maximum=0.999)
+    clip_global_norm: Optional[float] = _field(
+        None, "Clip the all-reduced gradient to this global norm.",
+        minimum=0.0)
+    clip_norm: Optional[float] = _field(
+        None, "Clip each all-reduced gradient tensor to this norm.",
+        minimum=0.0)
     # --- run
     seed: int = _field(0, "Random seed of initialisation and data order.")
     model_dir: Optional[str] = _field(
@@ -160,10 +208,23 @@ class Config:
         if self.strategy == "one_device" and self.num_cpu_replicas > 1:
             raise ConfigError(f"--num_cpu_replicas={self.num_cpu_replicas} "
                               f"needs --strategy=mirrored or auto")
+        if self.step_boundaries_epochs is not None:
+            self.boundaries()
         if self.model != "lenet_tpu" and self.lenet_conv2_filters != 32:
             raise ConfigError("--lenet_conv2_filters applies to "
                               "--model=lenet_tpu only")
         return self
+
+    def boundaries(self):
+        """--step_boundaries_epochs as a tuple of floats."""
+        if self.step_boundaries_epochs is None:
+            return ()
+        try:
+            return tuple(float(x) for x in self.step_boundaries_epochs.split(","))
+        except ValueError:
+            raise ConfigError(
+                f"--step_boundaries_epochs={self.step_boundaries_epochs}: "
+                f"expected comma-separated epochs, e.g. 30,60,80") from None
 
     def default_model_dir(self) -> str:
         return (f"runs/{self.dataset}-{self.model}-{self.optimizer}-"

@@ -8,6 +8,7 @@ model it runs; it counts update steps, which is what the optimizer's
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import time
@@ -15,10 +16,11 @@ import time
 import keras
 import tensorflow as tf
 
-from limitbatch_tf import distribute
+from limitbatch_tf import distribute, schedules
 from limitbatch_tf.config import Config, ConfigError
 from limitbatch_tf.data import registry as data_registry
 from limitbatch_tf.data.base import StepLayout, eval_steps
+from limitbatch_tf.losses import per_example_cross_entropy
 from limitbatch_tf.models import registry as model_registry
 from limitbatch_tf.train import run_dir
 from limitbatch_tf.train.checkpoint import Checkpointer
@@ -37,6 +39,8 @@ class Plan:
     num_train: int
     total_steps: int
     eval_every_steps: float
+    peak_lr: float
+    schedule: object  # keras LearningRateSchedule
 
     def next_eval(self, step: int) -> int:
         """The first evaluation step after ``step``: ceil(j * interval), or the end."""
@@ -67,18 +71,43 @@ def make_plan(config: Config, num_train: int, num_replicas: int) -> Plan:
         if total < 1:
             raise ConfigError(f"--epochs={config.epochs} is less than one step")
     every = max(1.0, config.eval_every_epochs * num_train / batch)
-    return Plan(layout, num_train, total, every)
+    peak_lr, schedule = make_schedule(config, num_train / batch, total, batch)
+    return Plan(layout, num_train, total, every, peak_lr, schedule)
 
 
-def _build_optimizer(config: Config):
+def make_schedule(config: Config, spe: float, total: int, batch: int):
+    """The paper's recipe: scaled peak LR, warmup, decay (one place)."""
+    try:
+        peak = schedules.scaled_learning_rate(
+            config.learning_rate, batch, config.base_batch_size,
+            config.lr_scaling)
+        warmup = (config.warmup_steps if config.warmup_steps is not None
+                  else schedules.to_steps(epochs=config.warmup_epochs,
+                                          steps_per_epoch=spe))
+        cycle = (None if config.cycle_epochs is None else
+                 schedules.to_steps(epochs=config.cycle_epochs,
+                                    steps_per_epoch=spe))
+        schedule = schedules.build_schedule(
+            peak, total_steps=total, steps_per_epoch=spe, warmup_steps=warmup,
+            warmup=config.warmup, warmup_start_lr=config.warmup_start_lr,
+            decay=config.lr_decay, end_lr=config.end_lr,
+            poly_power=config.poly_power,
+            step_boundaries_epochs=config.boundaries(),
+            step_factor=config.step_factor, cycle_steps=cycle,
+            cycle_start=config.cycle_start,
+            cosine_granularity=config.cosine_granularity,
+            coarse_epochs=config.coarse_epochs)
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise ConfigError(f"learning-rate schedule: {e}") from None
+    return peak, schedule
+
+
+def _build_optimizer(config: Config, learning_rate):
     momentum = config.momentum if config.optimizer == "momentum" else 0.0
-    return keras.optimizers.SGD(config.learning_rate, momentum=momentum,
+    return keras.optimizers.SGD(learning_rate, momentum=momentum,
                                 nesterov=config.nesterov and momentum > 0)
-
-
-def _sparse_cross_entropy(labels, logits):
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(
-        tf.cast(labels, tf.int32), tf.cast(logits, tf.float32))
 
 
 def _current_lr(optimizer) -> float:
@@ -117,10 +146,14 @@ def run(config: Config, strategy=None) -> dict:
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         model = model_registry.build_model(config.model, source.info, config)
-        optimizer = _build_optimizer(config)
+        optimizer = _build_optimizer(config, plan.schedule)
         optimizer.build(model.trainable_variables)
-    steps = StepFunctions(strategy, model, optimizer, layout,
-                          _sparse_cross_entropy)
+    steps = StepFunctions(
+        strategy, model, optimizer, layout,
+        loss_fn=functools.partial(per_example_cross_entropy,
+                                  label_smoothing=config.label_smoothing),
+        eval_loss_fn=per_example_cross_entropy,
+        clip_global_norm=config.clip_global_norm, clip_norm=config.clip_norm)
 
     # --- checkpoint ----------------------------------------------------------
     # Dropout's SeedGenerator states are not tracked by the model's
@@ -149,7 +182,7 @@ def run(config: Config, strategy=None) -> dict:
         "config": config.to_dict(), "global_batch_size": layout.global_batch,
         "num_train_examples": plan.num_train, "total_steps": plan.total_steps,
         "step_layout": dataclasses.asdict(layout),
-        "peak_learning_rate": config.learning_rate,
+        "peak_learning_rate": plan.peak_lr,
         "num_replicas": strategy.num_replicas_in_sync,
         "strategy": type(strategy).__name__,
         # Evaluations after the restored step belong to the lost future.

@@ -87,6 +87,9 @@ def _main(argv, capsys):
     (["--model=lenet7"], "--model=lenet7 is not one of"),
     (["--batch_size=big"], "--batch_size=big: expected a positive integer"),
     (["--learning_rate=-1"], "--learning_rate=-1.0 must be >= 0"),
+    (["--lr_decay=poly", "--step_factor=0.5"],
+     "learning-rate schedule: `step_factor` applies only to decay='step'"),
+    (["--step_boundaries_epochs=3,x"], "expected comma-separated epochs"),
 ])
 def test_bad_input_is_one_clear_line(data_dir, tmp_path, capsys, args, message):
     argv = ["--dataset=mnist", f"--data_dir={data_dir}",
@@ -118,3 +121,19 @@ def test_command_line_exit_code(tmp_path):
     assert proc.returncode == main_module.EXIT_BAD_INPUT
     assert "error: --optimizer=adamw is not one of" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_recipe_reaches_the_schedule(data_dir, tmp_path):
+    """Linear scaling sets the peak; warmup starts at 0; cosine ends at end_lr."""
+    from limitbatch_tf.train.loop import make_plan
+    config = _config(data_dir, tmp_path, batch_size="128", lr_scaling="linear",
+                     base_batch_size=32, learning_rate=0.1, warmup_epochs=1.0,
+                     lr_decay="cosine", end_lr=0.001, epochs=3.0)
+    plan = make_plan(config, 512, 1)
+    assert plan.peak_lr == pytest.approx(0.4)
+    lr = lambda step: float(plan.schedule(step))
+    assert lr(0) == 0.0 and lr(4) == pytest.approx(0.4)   # 4 steps per epoch
+    assert lr(2) == pytest.approx(0.2)
+    assert lr(12) == pytest.approx(0.001)
+    results = loop.run(config)
+    assert results["peak_learning_rate"] == pytest.approx(0.4)
