@@ -74,6 +74,12 @@ def _validate_partition(group_assignment, num_replicas):
             f"0..{num_replicas - 1}, got {group_assignment}.")
 
 
+def _check_positive_int(value, name, alternatives=""):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        expected = f"a positive int {alternatives}".strip()
+        raise ValueError(f"{name} must be {expected}, got {value!r}.")
+
+
 def _is_tpu_strategy(strategy):
     tpu_classes = (tf.distribute.TPUStrategy,
                    tf.distribute.experimental.TPUStrategy)
@@ -151,28 +157,8 @@ class GroupedBatchNormalization(keras.layers.BatchNormalization):
         # Keras's own `synchronized` path is bypassed by `_group_moments`;
         # keep the flag for config compatibility and express it as a group.
         self.synchronized = bool(synchronized)
-        if replica_group_size is None:
-            replica_group_size = ALL_REPLICAS if synchronized else 1
-        elif synchronized and replica_group_size != ALL_REPLICAS:
-            raise ValueError(
-                "synchronized=True means replica_group_size='all', got "
-                f"replica_group_size={replica_group_size!r}.")
-        if replica_group_size != ALL_REPLICAS and (
-                isinstance(replica_group_size, bool)
-                or not isinstance(replica_group_size, int)
-                or replica_group_size < 1):
-            raise ValueError(
-                "replica_group_size must be a positive int or 'all', got "
-                f"{replica_group_size!r}.")
-        if ghost_batch_size is not None and (
-                isinstance(ghost_batch_size, bool)
-                or not isinstance(ghost_batch_size, int)
-                or ghost_batch_size < 1):
-            raise ValueError(
-                "ghost_batch_size must be a positive int or None, got "
-                f"{ghost_batch_size!r}.")
         if group_assignment is not None:
-            if replica_group_size not in (1, ALL_REPLICAS) or synchronized:
+            if replica_group_size is not None or synchronized:
                 raise ValueError(
                     "Pass either group_assignment or replica_group_size "
                     "(or synchronized), not both.")
@@ -183,18 +169,22 @@ class GroupedBatchNormalization(keras.layers.BatchNormalization):
                     f"lists of replica ids, got {group_assignment}.")
             _validate_partition(group_assignment, 1 + max(
                 i for g in group_assignment for i in g))
-            replica_group_size = None  # the assignment defines the groups
-        if ghost_batch_size is not None and (
-                group_assignment is not None or replica_group_size != 1):
+        elif replica_group_size is None:
+            replica_group_size = ALL_REPLICAS if synchronized else 1
+        elif synchronized and replica_group_size != ALL_REPLICAS:
             raise ValueError(
-                "ghost_batch_size splits one replica's batch; it cannot be "
-                "combined with replica groups larger than 1.")
-        if (isinstance(micro_batches_per_step, bool)
-                or not isinstance(micro_batches_per_step, int)
-                or micro_batches_per_step < 1):
-            raise ValueError(
-                "micro_batches_per_step must be a positive int, got "
-                f"{micro_batches_per_step!r}.")
+                "synchronized=True means replica_group_size='all', got "
+                f"replica_group_size={replica_group_size!r}.")
+        if replica_group_size not in (None, ALL_REPLICAS):
+            _check_positive_int(replica_group_size, "replica_group_size",
+                                "or 'all'")
+        if ghost_batch_size is not None:
+            _check_positive_int(ghost_batch_size, "ghost_batch_size", "or None")
+            if replica_group_size != 1:
+                raise ValueError(
+                    "ghost_batch_size splits one replica's batch; it cannot "
+                    "be combined with replica groups larger than 1.")
+        _check_positive_int(micro_batches_per_step, "micro_batches_per_step")
         self.ghost_batch_size = ghost_batch_size
         self.replica_group_size = replica_group_size
         self.group_assignment = group_assignment

@@ -15,6 +15,7 @@ from gbn_reference import ghost_groups
 from gbn_reference import moving_update
 from gbn_reference import replica_groups_to_examples
 from limitbatch_tf.layers import GroupedBatchNormalization
+from limitbatch_tf.layers import grouped_batch_norm as gbn_module
 
 REPLICAS = 8
 PER_REPLICA = 4
@@ -120,7 +121,37 @@ def _run(strategy, case, masked, compiled):
     ids=[f"{c}-{'masked' if m else 'full'}" for c, m, _ in KEYS]
     + ["group2-masked-tf.function"])
 def test_matches_numpy_reference(strategy, case, masked, compiled):
-    runs, moving, gamma, beta = _run(strategy, case, masked, compiled)
+    _check_against_reference(case, masked,
+                             *_run(strategy, case, masked, compiled))
+
+
+def test_tpu_branch_wiring(strategy, monkeypatch):
+    """The TPU branch with CrossReplicaSum emulated by an all-reduce.
+
+    Checks what can be checked off-TPU: the group_assignment handed to the
+    op (one row per group) and the extra all-reduce for the moving stats.
+    """
+    seen = []
+
+    def cross_replica_sum(input, group_assignment):  # noqa: A002 (op's name)
+        groups = group_assignment.numpy().tolist()
+        seen.append(groups)
+        ctx = tf.distribute.get_replica_context()
+        replica = int(tf.get_static_value(ctx.replica_id_in_sync_group))
+        own = [k for k, g in enumerate(groups) if replica in g][0]
+        one_hot = tf.one_hot(own, len(groups), dtype=input.dtype)
+        table = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
+                               one_hot[:, None, None, None] * input[None])
+        return tf.reduce_sum(one_hot[:, None, None, None] * table, 0)
+
+    monkeypatch.setattr(gbn_module, "_is_tpu_strategy", lambda s: True)
+    monkeypatch.setattr(tf.raw_ops, "CrossReplicaSum", cross_replica_sum)
+    _check_against_reference("assignment", True,
+                             *_run(strategy, "assignment", True, False))
+    assert seen[0] == [[0, 5], [1, 4], [2, 7], [3, 6]]
+
+
+def _check_against_reference(case, masked, runs, moving, gamma, beta):
     groups = CASES[case][1](PER_REPLICA)
     xs, dys, weights = _inputs()
     w = weights if masked else None
