@@ -94,3 +94,40 @@ def test_divergence_stops_at_the_first_non_finite_step(source):
         lambda ctx: source.train_dataset(ctx, layout, seed=7)))
     _, done, bad = fns.train_loop(iterator, tf.constant(50))
     assert 0 <= int(bad) < 49 and int(done) == int(bad) + 1
+
+
+def test_full_batch_gradient_equals_numpy_full_dataset_gradient(source):
+    """70 examples on 4 replicas x 3 micro-batches of 6 (2 padded rows).
+
+    One SGD step with lr 1 moves the weights by exactly minus the gradient;
+    softmax regression's full-dataset gradient is computed in float64 NumPy.
+    """
+    n = 70
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")[:4]]
+    strategy = distribute.cpu_mirrored_strategy(devices)
+    layout = base.StepLayout.resolve(n, 4, 6, allow_padding=True)
+    assert layout.padding == 2
+    x, y = make_images(n, seed=9)
+    info = base.DatasetInfo("fake", (28, 28, 1), 10, n)
+    small = InMemorySource(info, (x[..., None], y), {"test": (x[..., None], y)})
+    with strategy.scope():
+        model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                                  keras.layers.Dense(10)])
+        optimizer = keras.optimizers.SGD(1.0)
+        optimizer.build(model.trainable_variables)
+    w0 = [v.numpy().astype(np.float64) for v in model.trainable_variables]
+    fns = StepFunctions(strategy, model, optimizer, layout, _ce)
+    iterator = iter(strategy.distribute_datasets_from_function(
+        lambda ctx: small.train_dataset(ctx, layout, seed=1)))
+    fns.train_loop(iterator, tf.constant(1))
+    grads = [a - b.numpy() for a, b in zip(w0, model.trainable_variables)]
+
+    features = x.reshape(n, -1).astype(np.float64) / 255.0
+    features = features.reshape(n, -1)
+    logits = features @ w0[0] + w0[1]
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(n), y] -= 1.0
+    want = [features.T @ p / n, p.sum(0) / n]
+    for got, ref in zip(grads, want):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=2e-6)

@@ -1,0 +1,93 @@
+"""Gradient accumulation: speed and memory against one big batch.
+
+Throughput: k micro-batches of b examples per update step vs one batch of
+k*b, same LeNet-5, data and optimizer, timed alternately in one process;
+prints examples/s and the ratio (target overhead <= 5%, i.e. ratio >= 0.95).
+
+Memory: peak RSS of separate processes training LeNet-5 at global batch
+60,000 with micro-batch 1,000 vs global batch 1,000 (target <= 1.5x).
+
+  python benchmarks/accumulation_overhead.py --micro=256 --k=4 --rounds=5
+  python benchmarks/accumulation_overhead.py --memory
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import limitbatch_tf  # noqa: E402,F401
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from common import interleaved, ratio_table  # noqa: E402
+from limitbatch_tf.data import base  # noqa: E402
+from limitbatch_tf.models import lenet  # noqa: E402
+from limitbatch_tf.train.steps import StepFunctions  # noqa: E402
+from train_throughput import _ce, _source  # noqa: E402
+
+
+def _contender(source, global_batch, micro, steps):
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    layout = base.StepLayout.resolve(global_batch, 1, micro)
+    with strategy.scope():
+        model = lenet.lenet5((28, 28, 1), 10)
+        optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
+        optimizer.build(model.trainable_variables)
+    fns = StepFunctions(strategy, model, optimizer, layout, _ce)
+    iterator = iter(strategy.distribute_datasets_from_function(
+        lambda c: source.train_dataset(c, layout, seed=0)))
+    run = lambda: fns.train_loop(iterator, tf.constant(steps))  # noqa: E731
+    run()  # trace and warm up
+    return run
+
+
+def throughput(args):
+    source = _source()
+    big = args.micro * args.k
+    times = interleaved({
+        f"one batch of {big}": _contender(source, big, None, args.steps),
+        f"{args.k} x micro {args.micro}": _contender(source, big, args.micro,
+                                                      args.steps),
+    }, args.rounds)
+    print(f"LeNet-5, {args.steps} update steps of {big} examples per round, "
+          f"{args.rounds} rounds")
+    ratio_table(times, f"one batch of {big}", args.steps * big, "examples/s")
+
+
+def _peak_rss_mib(global_batch, micro, steps):
+    """Peak RSS of a child process that trains ``steps`` update steps."""
+    code = (f"import sys; sys.argv=['x']; sys.path[:0]={sys.path[:2]!r};"
+            f"import accumulation_overhead as a, train_throughput as t;"
+            f"a._contender(t._source(), {global_batch}, {micro}, {steps})();"
+            f"import resource; print(resource.getrusage(resource.RUSAGE_SELF)"
+            f".ru_maxrss / 1024)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True,
+                         cwd=os.path.dirname(os.path.abspath(__file__)))
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def memory(args):
+    small = _peak_rss_mib(1000, None, 2)
+    huge = _peak_rss_mib(60000, 1000, 2)
+    print(f"peak RSS, LeNet-5, 2 update steps (MiB): global 1000: {small:.0f}; "
+          f"global 60000 as 60 x 1000: {huge:.0f}; ratio {huge / small:.3f} "
+          f"(target <= 1.5)")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--micro", type=int, default=256)
+    parser.add_argument("--k", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--memory", action="store_true")
+    args = parser.parse_args(argv)
+    memory(args) if args.memory else throughput(args)
+
+
+if __name__ == "__main__":
+    main()
