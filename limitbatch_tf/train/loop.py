@@ -24,6 +24,7 @@ from limitbatch_tf.losses import per_example_cross_entropy
 from limitbatch_tf.models import registry as model_registry
 from limitbatch_tf.train import run_dir
 from limitbatch_tf.train.checkpoint import Checkpointer
+from limitbatch_tf.train.mlperf_log import MlperfLog
 from limitbatch_tf.train.preemption import PreemptionWatcher
 from limitbatch_tf.train.results import (RESULTS_FILE, machine, read_json,
                                          versions, write_json_atomic)
@@ -141,6 +142,8 @@ def run(config: Config, strategy=None) -> dict:
                      strategy.num_replicas_in_sync)
     layout = plan.layout
     resuming = run_dir.prepare(config)
+    mlperf = MlperfLog(config.model_dir)
+    mlperf.init_start(config, plan, sum(source.eval_splits.values()))
 
     # --- model and optimizer -----------------------------------------------
     keras.utils.set_random_seed(config.seed)
@@ -219,9 +222,16 @@ def run(config: Config, strategy=None) -> dict:
     train_loss = metrics.get("train_loss", float("nan"))
     best_loss = previous.get("best_train_loss", float("inf")) if resuming else float("inf")
     status = "running"
+    mlperf.init_stop_run_start()
+    block_open = False
     with PreemptionWatcher() as watcher:
         while step < plan.total_steps:
             next_eval = plan.next_eval(step)
+            if not block_open:
+                first_epoch = math.floor(plan.epoch(step))
+                mlperf.block_start(first_epoch, math.ceil(
+                    plan.epoch(next_eval)) - first_epoch)
+                block_open = True
             boundary = next_eval
             if config.checkpoint_every_steps:
                 every = config.checkpoint_every_steps
@@ -248,7 +258,10 @@ def run(config: Config, strategy=None) -> dict:
                       flush=True)
                 break
             if step == next_eval:
+                mlperf.block_stop(first_epoch)
+                block_open = False
                 metrics = evaluate()
+                mlperf.eval(plan.epoch(step), metrics["eval_accuracy"])
                 results["history"].append(dict(
                     metrics, step=step, epoch=plan.epoch(step),
                     train_loss=train_loss))
@@ -269,6 +282,10 @@ def run(config: Config, strategy=None) -> dict:
         status = "completed"
         if not metrics:  # resumed a finished run: report its final numbers
             metrics = evaluate()
+    if block_open:
+        mlperf.block_stop(first_epoch)
+    mlperf.run_stop(status)
+    mlperf.close()
     save_results(status, metrics, train_loss)
     telemetry.flush()
     print(f"{status}: step {step} " + " ".join(
