@@ -115,9 +115,14 @@ class LAMB(base.LayerwiseOptimizer):
         self.assign(m_var, m)
         self.assign(v_var, v)
         if self.bias_correction:
-            step = tf.cast(self.iterations + 1, tf.float32)
-            m = m / (1.0 - tf.pow(self.beta_1, step))
-            v = v / (1.0 - tf.pow(self.beta_2, step))
+            # 1 - beta ** t in float64: in float32, 1 - 0.999 ** 5 keeps
+            # only ~4 significant digits (cancellation), a 1e-5 relative
+            # error on the step of every variable excluded from adaptation.
+            step = tf.cast(self.iterations + 1, tf.float64)
+            m = m / tf.cast(1.0 - tf.pow(tf.constant(self.beta_1, tf.float64),
+                                         step), tf.float32)
+            v = v / tf.cast(1.0 - tf.pow(tf.constant(self.beta_2, tf.float64),
+                                         step), tf.float32)
         u = m / (tf.sqrt(v) + self.epsilon)
         if wd:
             u = u + wd * w
