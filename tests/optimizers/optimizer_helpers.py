@@ -89,19 +89,23 @@ def assert_histories_close(actual, expected, atol=1e-6, rtol=1e-6):
                 err_msg=f"step {step}, variable {i}")
 
 
-def check_config_roundtrip(optimizer):
+def check_config_roundtrip(optimizer, optimizers_api=True):
     """get_config -> JSON -> from_config -> get_config is the identity.
 
-    Also checks every constructor argument is in the config (nothing is
-    silently dropped) via keras.optimizers.serialize/deserialize.
-    Returns the restored optimizer.
+    The same through keras.saving.serialize/deserialize_keras_object (the
+    path of model.save) and, with ``optimizers_api``, through
+    keras.optimizers.serialize/deserialize. Returns the restored optimizer.
     """
     config = optimizer.get_config()
     as_json = json.loads(json.dumps(config))
     restored = type(optimizer).from_config(json.loads(json.dumps(config)))
     assert json.loads(json.dumps(restored.get_config())) == as_json
-    serialized = json.loads(json.dumps(keras.optimizers.serialize(optimizer)))
-    again = keras.optimizers.deserialize(serialized)
-    assert type(again) is type(optimizer)
-    assert json.loads(json.dumps(again.get_config())) == as_json
+    apis = [(keras.saving.serialize_keras_object,
+             keras.saving.deserialize_keras_object)]
+    if optimizers_api:
+        apis.append((keras.optimizers.serialize, keras.optimizers.deserialize))
+    for serialize, deserialize in apis:
+        again = deserialize(json.loads(json.dumps(serialize(optimizer))))
+        assert type(again) is type(optimizer), (serialize, again)
+        assert json.loads(json.dumps(again.get_config())) == as_json
     return restored
