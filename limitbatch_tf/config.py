@@ -68,14 +68,42 @@ class Config:
         None, "Training length in update steps; overrides --epochs.",
         minimum=1)
     # --- optimizer
-    optimizer: str = _field("momentum", "Optimizer.",
-                            choices=("sgd", "momentum"))
+    optimizer: str = _field(
+        "momentum", "Optimizer (keras_lamb = keras.optimizers.Lamb, for "
+        "comparison).", choices=("sgd", "momentum", "lars", "lamb", "adam",
+                                 "adagrad", "rmsprop", "keras_lamb"))
     learning_rate: float = _field(
         0.05, "Base learning rate at --base_batch_size; the peak learning "
         "rate is this scaled by --lr_scaling.", minimum=0.0)
     momentum: float = _field(0.9, "Momentum coefficient.", minimum=0.0,
                              maximum=0.999999)
     nesterov: bool = _field(False, "Use Nesterov momentum.")
+    weight_decay: float = _field(
+        0.0, "L2 weight decay coupled into the gradient (g + wd*w), as in "
+        "the papers; variables of rank <= 1 are excluded.", minimum=0.0)
+    beta_1: float = _field(0.9, "First-moment decay of adam/lamb.",
+                           minimum=0.0, maximum=0.999999)
+    beta_2: float = _field(0.999, "Second-moment decay of adam/lamb.",
+                           minimum=0.0, maximum=0.999999)
+    epsilon: Optional[float] = _field(
+        None, "Epsilon of adam/lamb/adagrad/rmsprop (default: the "
+        "optimizer's own).", minimum=0.0)
+    lars_eeta: float = _field(1e-3, "LARS trust coefficient (also of "
+                              "layer-wise sgd/momentum).", minimum=0.0)
+    lars_epsilon: float = _field(0.0, "LARS denominator epsilon.", minimum=0.0)
+    layerwise: bool = _field(False, "Wrap sgd/momentum/adam/adagrad/rmsprop "
+                             "in the layer-wise trust ratio (Table 3).")
+    trust_ratio_bounds: Optional[str] = _field(
+        None, "lo,hi bounds of the trust ratio for lamb or --layerwise "
+        "(Table 3's bound-ratio).")
+    exclude_from_weight_decay: Optional[str] = _field(
+        None, "Comma-separated regexes on variable paths excluded from "
+        "weight decay (in addition to rank <= 1).")
+    exclude_from_adaptation: Optional[str] = _field(
+        None, "Comma-separated regexes on variable paths excluded from the "
+        "trust ratio (in addition to rank <= 1).")
+    print_exclusions: bool = _field(False, "Print which variables each "
+                                    "exclusion rule matched.", identity=False)
     # --- learning-rate recipe (section 3.1, appendix 6.5)
     lr_scaling: str = _field("none", "Peak LR = learning_rate * (B/B0) "
                              "(linear) or * sqrt(B/B0) (sqrt).",
@@ -210,6 +238,14 @@ class Config:
                               f"needs --strategy=mirrored or auto")
         if self.step_boundaries_epochs is not None:
             self.boundaries()
+        self.bounds()
+        if self.momentum != 0.9 and self.optimizer not in ("momentum", "lars"):
+            raise ConfigError(f"--momentum applies to --optimizer=momentum or "
+                              f"lars, not {self.optimizer}")
+        if (self.beta_1, self.beta_2) != (0.9, 0.999) and self.optimizer not in (
+                "adam", "lamb", "keras_lamb"):
+            raise ConfigError(f"--beta_1/--beta_2 apply to adam/lamb, not "
+                              f"{self.optimizer}")
         if self.model != "lenet_tpu" and self.lenet_conv2_filters != 32:
             raise ConfigError("--lenet_conv2_filters applies to "
                               "--model=lenet_tpu only")
@@ -225,6 +261,26 @@ class Config:
             raise ConfigError(
                 f"--step_boundaries_epochs={self.step_boundaries_epochs}: "
                 f"expected comma-separated epochs, e.g. 30,60,80") from None
+
+    def bounds(self):
+        """--trust_ratio_bounds as (lo, hi) or None."""
+        if self.trust_ratio_bounds is None:
+            return None
+        try:
+            lo, hi = (float(x) for x in self.trust_ratio_bounds.split(","))
+        except ValueError:
+            raise ConfigError(
+                f"--trust_ratio_bounds={self.trust_ratio_bounds}: expected "
+                f"lo,hi e.g. 0.01,10") from None
+        if not 0 <= lo <= hi:
+            raise ConfigError(f"--trust_ratio_bounds={self.trust_ratio_bounds}"
+                              f": expected 0 <= lo <= hi")
+        return lo, hi
+
+    @staticmethod
+    def patterns(value):
+        """A comma-separated regex flag as a list, or None."""
+        return None if value is None else [p for p in value.split(",") if p]
 
     def default_model_dir(self) -> str:
         return (f"runs/{self.dataset}-{self.model}-{self.optimizer}-"

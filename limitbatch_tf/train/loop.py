@@ -16,7 +16,7 @@ import time
 import keras
 import tensorflow as tf
 
-from limitbatch_tf import distribute, schedules
+from limitbatch_tf import distribute, optimizers, schedules
 from limitbatch_tf.config import Config, ConfigError
 from limitbatch_tf.data import registry as data_registry
 from limitbatch_tf.data.base import StepLayout, eval_steps
@@ -105,10 +105,30 @@ def make_schedule(config: Config, spe: float, total: int, batch: int):
     return peak, schedule
 
 
-def _build_optimizer(config: Config, learning_rate):
-    momentum = config.momentum if config.optimizer == "momentum" else 0.0
-    return keras.optimizers.SGD(learning_rate, momentum=momentum,
-                                nesterov=config.nesterov and momentum > 0)
+def build_optimizer(config: Config, learning_rate):
+    """The optimizer the config names, through the optimizers' factory."""
+    try:
+        return optimizers.build_optimizer(
+            config.optimizer, learning_rate, momentum=config.momentum,
+            nesterov=config.nesterov, weight_decay=config.weight_decay,
+            beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon,
+            lars_eeta=config.lars_eeta, lars_epsilon=config.lars_epsilon,
+            layerwise=config.layerwise, trust_ratio_bounds=config.bounds(),
+            exclude_from_weight_decay=config.patterns(
+                config.exclude_from_weight_decay),
+            exclude_from_adaptation=config.patterns(
+                config.exclude_from_adaptation))
+    except ValueError as e:
+        raise ConfigError(f"--optimizer={config.optimizer}: {e}") from None
+
+
+def _print_exclusions(optimizer):
+    report = getattr(optimizer, "print_exclusions", None)
+    if report is None:
+        print(f"{type(optimizer).__name__} has no weight-decay or adaptation "
+              f"exclusions", flush=True)
+    else:
+        report()
 
 
 def _current_lr(optimizer) -> float:
@@ -141,6 +161,7 @@ def run(config: Config, strategy=None) -> dict:
     plan = make_plan(config, source.info.num_train,
                      strategy.num_replicas_in_sync)
     layout = plan.layout
+    build_optimizer(config, plan.schedule)  # validate flags before writing
     resuming = run_dir.prepare(config)
     mlperf = MlperfLog(config.model_dir)
     mlperf.init_start(config, plan, sum(source.eval_splits.values()))
@@ -149,8 +170,10 @@ def run(config: Config, strategy=None) -> dict:
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         model = model_registry.build_model(config.model, source.info, config)
-        optimizer = _build_optimizer(config, plan.schedule)
+        optimizer = build_optimizer(config, plan.schedule)
         optimizer.build(model.trainable_variables)
+    if config.print_exclusions:
+        _print_exclusions(optimizer)
     steps = StepFunctions(
         strategy, model, optimizer, layout,
         loss_fn=functools.partial(per_example_cross_entropy,

@@ -101,10 +101,10 @@ def optimizer_keys(config, plan) -> dict:
                                              if config.poly_power is not None
                                              else 2.0),
             C.LARS_OPT_LR_DECAY_STEPS: plan.total_steps,
-            C.LARS_EPSILON: getattr(config, "lars_epsilon", 0.0),
+            C.LARS_EPSILON: config.lars_epsilon,
             C.LARS_OPT_LEARNING_RATE_WARMUP_EPOCHS: warmup_epochs,
             C.LARS_OPT_MOMENTUM: config.momentum,
-            C.LARS_OPT_WEIGHT_DECAY: getattr(config, "weight_decay", 0.0),
+            C.LARS_OPT_WEIGHT_DECAY: config.weight_decay,
         }
     return {
         C.OPT_NAME: config.optimizer,
@@ -112,5 +112,5 @@ def optimizer_keys(config, plan) -> dict:
         C.OPT_LR_WARMUP_EPOCHS: warmup_epochs,
         C.OPT_LR_DECAY_STEPS: plan.total_steps,
         "opt_momentum": config.momentum,
-        C.OPT_WEIGHT_DECAY: getattr(config, "weight_decay", 0.0),
+        C.OPT_WEIGHT_DECAY: config.weight_decay,
     }

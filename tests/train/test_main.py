@@ -90,6 +90,9 @@ def _main(argv, capsys):
     (["--lr_decay=poly", "--step_factor=0.5"],
      "learning-rate schedule: `step_factor` applies only to decay='step'"),
     (["--step_boundaries_epochs=3,x"], "expected comma-separated epochs"),
+    (["--optimizer=lars", "--layerwise"], "--optimizer=lars: `layerwise=True`"),
+    (["--optimizer=adam", "--momentum=0.5"], "--momentum applies to"),
+    (["--optimizer=lamb", "--trust_ratio_bounds=2,1"], "0 <= lo <= hi"),
 ])
 def test_bad_input_is_one_clear_line(data_dir, tmp_path, capsys, args, message):
     argv = ["--dataset=mnist", f"--data_dir={data_dir}",
@@ -137,3 +140,15 @@ def test_recipe_reaches_the_schedule(data_dir, tmp_path):
     assert lr(12) == pytest.approx(0.001)
     results = loop.run(config)
     assert results["peak_learning_rate"] == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("flags", [
+    dict(optimizer="lars", learning_rate=2.0, weight_decay=5e-4),
+    dict(optimizer="lamb", learning_rate=0.01, trust_ratio_bounds="0.01,10"),
+    dict(optimizer="adam", learning_rate=0.003, layerwise=True,
+         trust_ratio_bounds="0.01,10"),
+])
+def test_large_batch_optimizers_train(data_dir, tmp_path, flags):
+    results = loop.run(_config(data_dir, tmp_path, epochs=2.0, **flags))
+    assert results["status"] == "completed"
+    assert results["metrics"]["eval_accuracy"] > 0.3, results["metrics"]
