@@ -182,6 +182,10 @@ class Config:
     deterministic: bool = _field(
         False, "tf.config.experimental.enable_op_determinism(): bitwise "
         "reproducible runs and resumes, at some speed cost.", identity=False)
+    telemetry: Optional[str] = _field(
+        None, "Comma-separated extra measurements: weight_distance, "
+        "trust_ratios, grad_norm, noise_scale (see train/probes.py).",
+        identity=False)
     # --- divergence
     on_divergence: str = _field(
         "record", "When the loss becomes NaN/Inf (or the run is unstable): "
@@ -239,6 +243,7 @@ class Config:
         if self.step_boundaries_epochs is not None:
             self.boundaries()
         self.bounds()
+        self.probes()
         if self.momentum != 0.9 and self.optimizer not in ("momentum", "lars"):
             raise ConfigError(f"--momentum applies to --optimizer=momentum or "
                               f"lars, not {self.optimizer}")
@@ -276,6 +281,16 @@ class Config:
             raise ConfigError(f"--trust_ratio_bounds={self.trust_ratio_bounds}"
                               f": expected 0 <= lo <= hi")
         return lo, hi
+
+    def probes(self):
+        """--telemetry as a tuple of probe names."""
+        names = tuple(n for n in (self.telemetry or "").split(",") if n)
+        known = ("weight_distance", "trust_ratios", "grad_norm", "noise_scale")
+        for name in names:
+            if name not in known:
+                raise ConfigError(f"--telemetry: unknown probe '{name}'; "
+                                  f"expected some of {', '.join(known)}")
+        return names
 
     @staticmethod
     def patterns(value):

@@ -26,6 +26,7 @@ from limitbatch_tf.train import run_dir
 from limitbatch_tf.train.checkpoint import Checkpointer
 from limitbatch_tf.train.mlperf_log import MlperfLog
 from limitbatch_tf.train.preemption import PreemptionWatcher
+from limitbatch_tf.train.probes import Probes
 from limitbatch_tf.train.results import (RESULTS_FILE, machine, read_json,
                                          versions, write_json_atomic)
 from limitbatch_tf.train.steps import StepFunctions
@@ -174,12 +175,16 @@ def run(config: Config, strategy=None) -> dict:
         optimizer.build(model.trainable_variables)
     if config.print_exclusions:
         _print_exclusions(optimizer)
+    previous = read_json(os.path.join(config.model_dir, RESULTS_FILE)) or {}
+    probes = Probes(config.probes(), strategy, model, optimizer, layout,
+                    previous.get("telemetry") if resuming else None)
     steps = StepFunctions(
         strategy, model, optimizer, layout,
         loss_fn=functools.partial(per_example_cross_entropy,
                                   label_smoothing=config.label_smoothing),
         eval_loss_fn=per_example_cross_entropy,
-        clip_global_norm=config.clip_global_norm, clip_norm=config.clip_norm)
+        clip_global_norm=config.clip_global_norm, clip_norm=config.clip_norm,
+        measure_gradients=probes.measure_gradients)
 
     # --- checkpoint ----------------------------------------------------------
     # Dropout's SeedGenerator states are not tracked by the model's
@@ -187,10 +192,11 @@ def run(config: Config, strategy=None) -> dict:
     rng_states = [v.value for v in model.variables
                   if "seed_generator_state" in v.path]
     checkpointer = Checkpointer(config.model_dir, model=model,
-                                optimizer=optimizer, rng=rng_states)
+                                optimizer=optimizer, rng=rng_states,
+                                **probes.checkpoint_items())
     checkpointer.restore_latest()
     step = int(optimizer.iterations.numpy())
-    previous = read_json(os.path.join(config.model_dir, RESULTS_FILE)) or {}
+    probes.truncate(step)
     if resuming:
         print(f"resuming {config.model_dir} at step {step}", flush=True)
 
@@ -233,6 +239,7 @@ def run(config: Config, strategy=None) -> dict:
         return metrics
 
     def save_results(status, metrics, train_loss):
+        results["telemetry"] = probes.results()
         results.update(status=status, steps=step,
                        epochs_completed=plan.epoch(step),
                        wall_time_s=time.time() - start_time + previous.get(
@@ -261,7 +268,8 @@ def run(config: Config, strategy=None) -> dict:
                 boundary = min(boundary, (step // every + 1) * every)
             n = min(config.steps_per_loop, boundary - step)
             tic = time.time()
-            loss_sum, done, bad = steps.train_loop(train_iter, tf.constant(n))
+            loss_sum, done, bad, small_sq, big_sq = steps.train_loop(
+                train_iter, tf.constant(n))
             done, bad = int(done), int(bad)
             seconds = time.time() - tic
             step += done
@@ -272,6 +280,8 @@ def run(config: Config, strategy=None) -> dict:
             train_loss = float(loss_sum) / done
             telemetry.train_loop_done(step, plan.epoch(step), train_loss,
                                       _current_lr(optimizer), done, seconds)
+            probes.after_loop(step, done, float(small_sq), float(big_sq),
+                              telemetry)
             best_loss = results["best_train_loss"] = min(best_loss, train_loss)
             if (config.unstable_factor is not None
                     and train_loss > config.unstable_factor * best_loss):
@@ -284,6 +294,7 @@ def run(config: Config, strategy=None) -> dict:
                 mlperf.block_stop(first_epoch)
                 block_open = False
                 metrics = evaluate()
+                probes.at_eval(step, telemetry)
                 mlperf.eval(plan.epoch(step), metrics["eval_accuracy"])
                 results["history"].append(dict(
                     metrics, step=step, epoch=plan.epoch(step),

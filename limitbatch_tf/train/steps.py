@@ -32,10 +32,16 @@ class StepFunctions:
         Defaults to None (no clipping).
       clip_norm: clip each all-reduced gradient tensor to this norm.
         Defaults to None.
+      measure_gradients: also return, per update step, the mean squared norm
+        of micro-batch mean gradients (size b, one replica) and the squared
+        norm of the update's global gradient (size B): the two sizes of the
+        gradient-noise-scale estimator (McCandlish et al. 2018). Costs one
+        extra all-reduce per update step. Defaults to False.
     """
 
     def __init__(self, strategy, model, optimizer, layout: StepLayout, loss_fn,
-                 eval_loss_fn=None, clip_global_norm=None, clip_norm=None):
+                 eval_loss_fn=None, clip_global_norm=None, clip_norm=None,
+                 measure_gradients=False):
         self.strategy = strategy
         self.model = model
         self.optimizer = optimizer
@@ -44,6 +50,7 @@ class StepFunctions:
         self.eval_loss_fn = eval_loss_fn or loss_fn
         self.clip_global_norm = clip_global_norm
         self.clip_norm = clip_norm
+        self.measure_gradients = measure_gradients
         self._accumulators = None
         if layout.micro_batches > 1:
             with strategy.scope():
@@ -59,6 +66,7 @@ class StepFunctions:
 
     # --- per-replica pieces -------------------------------------------------
     def _gradients(self, batch):
+        """(loss share, gradient of sum(w*loss)/B, squared norm of the micro-batch mean gradient)."""
         images, labels, weights = batch
         with tf.GradientTape() as tape:
             logits = self.model(images, training=True)
@@ -66,7 +74,23 @@ class StepFunctions:
             loss = tf.reduce_sum(per_example * weights) / self.layout.global_batch
             scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, self.model.trainable_variables)
-        return loss, grads
+        small_sq = tf.constant(0.0)
+        if self.measure_gradients:
+            # Rescale from "share of the global mean" to this micro-batch's
+            # own mean gradient; padding-only micro-batches count as 0.
+            real = tf.reduce_sum(weights)
+            factor = self.layout.global_batch / tf.maximum(real, 1.0)
+            small_sq = _squared_norm(grads, self._loss_scale()) * factor ** 2
+        return loss, grads, small_sq
+
+    def _loss_scale(self):
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            return tf.cast(self.optimizer.scale_loss(1.0), tf.float32)
+        return tf.constant(1.0)
+
+    def _global_squared_norm(self, grads):
+        ctx = tf.distribute.get_replica_context()
+        return _squared_norm(ctx.all_reduce(_SUM, grads), self._loss_scale())
 
     def _clip(self, grads):
         """Clips the all-reduced gradient, then hands Keras 1/R of it.
@@ -97,21 +121,26 @@ class StepFunctions:
         self.optimizer.apply(grads, self.model.trainable_variables)
 
     def _step(self, batch):
-        loss, grads = self._gradients(batch)
+        loss, grads, small_sq = self._gradients(batch)
+        big_sq = (self._global_squared_norm(grads) if self.measure_gradients
+                  else tf.constant(0.0))
         self._apply(grads)
-        return loss
+        return loss, small_sq, big_sq
 
     def _accumulate(self, batch):
-        loss, grads = self._gradients(batch)
+        loss, grads, small_sq = self._gradients(batch)
         for acc, grad in zip(self._accumulators, grads):
             acc.assign_add(grad)
-        return loss
+        return loss, small_sq
 
     def _apply_accumulated(self):
         grads = [acc.read_value() for acc in self._accumulators]
+        big_sq = (self._global_squared_norm(grads) if self.measure_gradients
+                  else tf.constant(0.0))
         self._apply(grads)
         for acc in self._accumulators:
             acc.assign(tf.zeros_like(acc))
+        return big_sq
 
     def _eval_step(self, batch):
         images, labels, weights = batch
@@ -129,34 +158,51 @@ class StepFunctions:
 
     # --- host loops (cross-replica context) ----------------------------------
     def _one_update(self, iterator):
-        """One update step; returns the global mean training loss."""
+        """One update step.
+
+        Returns (global mean training loss, mean squared norm of micro-batch
+        mean gradients, squared norm of the global gradient); the last two
+        are 0 unless ``measure_gradients``.
+        """
+        mean = tf.distribute.ReduceOp.MEAN
         if self._accumulators is None:
-            loss = self.strategy.run(self._step, args=(next(iterator),))
-            return self.strategy.reduce(_SUM, loss, axis=None)
-        total = tf.constant(0.0)
+            loss, small, big = self.strategy.run(self._step,
+                                                 args=(next(iterator),))
+            return (self.strategy.reduce(_SUM, loss, axis=None),
+                    self.strategy.reduce(mean, small, axis=None),
+                    self.strategy.reduce(mean, big, axis=None))
+        total, small_total = tf.constant(0.0), tf.constant(0.0)
         for _ in tf.range(self.layout.micro_batches):
-            loss = self.strategy.run(self._accumulate, args=(next(iterator),))
+            loss, small = self.strategy.run(self._accumulate,
+                                            args=(next(iterator),))
             total += self.strategy.reduce(_SUM, loss, axis=None)
-        self.strategy.run(self._apply_accumulated)
-        return total
+            small_total += self.strategy.reduce(mean, small, axis=None)
+        big = self.strategy.run(self._apply_accumulated)
+        return (total, small_total / self.layout.micro_batches,
+                self.strategy.reduce(mean, big, axis=None))
 
     def _train_loop(self, iterator, num_steps):
         """Runs up to ``num_steps`` update steps; stops at a non-finite loss.
 
         Returns (sum of step losses, steps run, index of the first non-finite
-        step within this call or -1).
+        step within this call or -1, sum of micro-batch squared gradient
+        norms, sum of global squared gradient norms).
         """
         loss_sum = tf.constant(0.0)
+        small_sum, big_sum = tf.constant(0.0), tf.constant(0.0)
         steps = tf.constant(0, tf.int32)
         bad = tf.constant(-1, tf.int32)
         for _ in tf.range(num_steps):
-            loss = tf.cast(self._one_update(iterator), tf.float32)
+            loss, small, big = self._one_update(iterator)
+            loss = tf.cast(loss, tf.float32)
             steps += 1
             if not tf.math.is_finite(loss):
                 bad = steps - 1
                 break
             loss_sum += loss
-        return loss_sum, steps, bad
+            small_sum += small
+            big_sum += big
+        return loss_sum, steps, bad, small_sum, big_sum
 
     def _eval_loop(self, iterator, num_steps):
         """Sums (loss, correct, top-5 correct, examples) over ``num_steps``."""
@@ -165,3 +211,10 @@ class StepFunctions:
             part = self.strategy.run(self._eval_step, args=(next(iterator),))
             sums += self.strategy.reduce(_SUM, part, axis=None)
         return sums
+
+
+def _squared_norm(grads, loss_scale):
+    """Sum of squares of all gradients, in float32, with loss scaling undone."""
+    total = tf.add_n([tf.reduce_sum(tf.square(tf.cast(g, tf.float32)))
+                      for g in grads])
+    return total / tf.square(loss_scale)

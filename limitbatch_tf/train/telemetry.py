@@ -23,6 +23,10 @@ class Telemetry:
             for name, value in values.items():
                 tf.summary.scalar(name, value)
 
+    def histogram(self, kind: str, step: int, name: str, values):
+        with self._writers[kind].as_default(step=step):
+            tf.summary.histogram(name, values)
+
     def train_loop_done(self, step, epoch, loss, lr, steps, seconds):
         """Logs one host loop of ``steps`` steps that took ``seconds``."""
         steps_per_s = steps / max(seconds, 1e-9)

@@ -40,7 +40,7 @@ def _train(source, replicas, global_batch, micro=None, steps=3,
                         clip_global_norm=clip_global_norm)
     iterator = iter(strategy.distribute_datasets_from_function(
         lambda ctx: source.train_dataset(ctx, layout, seed=7)))
-    loss_sum, done, bad = fns.train_loop(iterator, tf.constant(steps))
+    loss_sum, done, bad, _, _ = fns.train_loop(iterator, tf.constant(steps))
     assert int(done) == steps and int(bad) == -1
     assert int(optimizer.iterations.numpy()) == steps  # update steps, not micro-steps
     return [v.numpy() for v in model.trainable_variables], float(loss_sum)
@@ -92,7 +92,7 @@ def test_divergence_stops_at_the_first_non_finite_step(source):
     fns = StepFunctions(strategy, model, optimizer, layout, _ce)
     iterator = iter(strategy.distribute_datasets_from_function(
         lambda ctx: source.train_dataset(ctx, layout, seed=7)))
-    _, done, bad = fns.train_loop(iterator, tf.constant(50))
+    _, done, bad, _, _ = fns.train_loop(iterator, tf.constant(50))
     assert 0 <= int(bad) < 49 and int(done) == int(bad) + 1
 
 

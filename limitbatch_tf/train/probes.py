@@ -1,0 +1,129 @@
+"""Opt-in training telemetry for batch-size science (--telemetry=...).
+
+- ``weight_distance``: ||w_t - w_0|| per layer and globally at every
+  evaluation (the paper's Figures 11-12); w_0 is checkpointed so a resumed
+  run measures from the true start.
+- ``trust_ratios``: the per-layer trust ratios of the last step of LARS,
+  LAMB or the layer-wise wrapper (appendix 6.3), at every host loop.
+- ``grad_norm``: the norm of the global gradient, per host loop (mean).
+- ``noise_scale``: the simple gradient noise scale B_simple = tr(Sigma)/|G|^2
+  of McCandlish et al. (2018), from micro-batch (size b) and global (size B)
+  gradients of the same parameters with the unbiased two-size estimator,
+  numerator and denominator averaged separately (EMA) before dividing.
+All go to TensorBoard and to results.json["telemetry"].
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+PROBES = ("weight_distance", "trust_ratios", "grad_norm", "noise_scale")
+
+
+class NoiseScaleEMA:
+    """EMA of the unbiased |G|^2 and tr(Sigma) estimates (McCandlish et al.).
+
+    |G|^2  ~ (B_big |G_big|^2 - B_small |G_small|^2) / (B_big - B_small)
+    tr(S)  ~ (|G_small|^2 - |G_big|^2) / (1/B_small - 1/B_big)
+    """
+
+    def __init__(self, decay: float = 0.95, state=None):
+        self.decay = decay
+        self.grad_sq, self.trace, self.weight = state or (0.0, 0.0, 0.0)
+
+    def update(self, small_sq, big_sq, b_small, b_big):
+        g2 = (b_big * big_sq - b_small * small_sq) / (b_big - b_small)
+        tr = (small_sq - big_sq) / (1.0 / b_small - 1.0 / b_big)
+        d = self.decay
+        self.grad_sq = d * self.grad_sq + (1 - d) * g2
+        self.trace = d * self.trace + (1 - d) * tr
+        self.weight = d * self.weight + (1 - d)
+
+    @property
+    def b_simple(self):
+        return self.trace / self.grad_sq if self.grad_sq > 0 else float("nan")
+
+    def state(self):
+        return [self.grad_sq, self.trace, self.weight]
+
+
+class Probes:
+    """The probes named in ``names``, bound to one model and optimizer."""
+
+    def __init__(self, names, strategy, model, optimizer, layout, previous=None):
+        self.names = tuple(names)
+        self.model, self.optimizer, self.layout = model, optimizer, layout
+        previous = previous or {}
+        self.record = {name: list(previous.get(name, [])) for name in self.names
+                       if name != "noise_scale"}
+        self.initial = None
+        if "weight_distance" in self.names:
+            with strategy.scope():
+                self.initial = [tf.Variable(v.value, trainable=False)
+                                for v in model.trainable_variables]
+        self.noise = NoiseScaleEMA(state=previous.get("noise_scale_state"))
+
+    @property
+    def measure_gradients(self):
+        return "grad_norm" in self.names or "noise_scale" in self.names
+
+    def checkpoint_items(self):
+        return {"initial_weights": self.initial} if self.initial else {}
+
+    def truncate(self, step):
+        """Drops records after ``step`` (the lost future of a resumed run)."""
+        for name, rows in self.record.items():
+            self.record[name] = [r for r in rows if r["step"] <= step]
+
+    def after_loop(self, step, steps, small_sum, big_sum, telemetry):
+        scalars = {}
+        if self.measure_gradients and steps:
+            small, big = small_sum / steps, big_sum / steps
+            if "grad_norm" in self.names:
+                scalars["grad_norm"] = math.sqrt(max(big, 0.0))
+            if "noise_scale" in self.names:
+                b_small = self.layout.per_replica_batch
+                self.noise.update(small, big, b_small, self.layout.global_batch)
+                scalars.update(noise_scale_b_simple=self.noise.b_simple,
+                               noise_scale_trace_sigma=self.noise.trace,
+                               noise_scale_grad_sq=self.noise.grad_sq)
+            if "grad_norm" in self.record:
+                self.record["grad_norm"].append(
+                    {"step": step, "grad_norm": scalars["grad_norm"]})
+        if "trust_ratios" in self.names:
+            ratios = {k: float(v) for k, v in
+                      getattr(self.optimizer, "trust_ratios", {}).items()}
+            if ratios:
+                self.record["trust_ratios"].append({"step": step,
+                                                    "per_layer": ratios})
+                telemetry.histogram("train", step, "trust_ratios",
+                                    np.array(list(ratios.values())))
+                scalars.update({f"trust_ratio/{k}": v for k, v in ratios.items()})
+        if scalars:
+            telemetry.scalars("train", step, scalars)
+
+    def at_eval(self, step, telemetry):
+        if self.initial is None:
+            return
+        per_layer = {
+            v.path: float(tf.norm(tf.cast(v.value - w0, tf.float32)))
+            for v, w0 in zip(self.model.trainable_variables, self.initial)}
+        total = math.sqrt(sum(d * d for d in per_layer.values()))
+        self.record["weight_distance"].append(
+            {"step": step, "global": total, "per_layer": per_layer})
+        telemetry.scalars("train", step, dict(
+            {"weight_distance/global": total},
+            **{f"weight_distance/{k}": v for k, v in per_layer.items()}))
+
+    def results(self):
+        out = dict(self.record)
+        if "noise_scale" in self.names:
+            out["noise_scale"] = {"b_simple": self.noise.b_simple,
+                                  "trace_sigma": self.noise.trace,
+                                  "grad_norm_sq": self.noise.grad_sq,
+                                  "b_small": self.layout.per_replica_batch,
+                                  "b_big": self.layout.global_batch}
+            out["noise_scale_state"] = self.noise.state()
+        return out

@@ -1,0 +1,108 @@
+"""Telemetry probes against NumPy: noise scale, weight distance, trust ratios."""
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from limitbatch_tf import distribute
+from limitbatch_tf.config import Config
+from limitbatch_tf.data import base
+from limitbatch_tf.data.in_memory import InMemorySource
+from limitbatch_tf.train import loop
+from limitbatch_tf.train.probes import NoiseScaleEMA
+from limitbatch_tf.train.steps import StepFunctions
+from fakedata import make_images, write_mnist_dir
+
+
+def _ce(labels, logits):
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+
+
+def test_measured_noise_scale_matches_per_example_gradients():
+    """Softmax regression at fixed weights (lr 0): B_simple from micro-batch
+    (b=8) and global (B=32, 4 replicas) gradient norms vs tr(Sigma)/|G|^2 of
+    the per-example gradients over the whole dataset."""
+    n = 2048
+    x, y = make_images(n, seed=3)
+    info = base.DatasetInfo("fake", (28, 28, 1), 10, n)
+    source = InMemorySource(info, (x[..., None], y), {"test": (x[..., None], y)})
+    strategy = distribute.cpu_mirrored_strategy(
+        [d.name for d in tf.config.list_logical_devices("CPU")[:4]])
+    layout = base.StepLayout.resolve(32, 4)
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                                  keras.layers.Dense(10)])
+        optimizer = keras.optimizers.SGD(0.0)
+        optimizer.build(model.trainable_variables)
+    fns = StepFunctions(strategy, model, optimizer, layout, _ce,
+                        measure_gradients=True)
+    iterator = iter(strategy.distribute_datasets_from_function(
+        lambda ctx: source.train_dataset(ctx, layout, seed=1)))
+    steps = 640  # 10 epochs
+    _, done, _, small_sum, big_sum = fns.train_loop(iterator, tf.constant(steps))
+    small, big = float(small_sum) / steps, float(big_sum) / steps
+    ema = NoiseScaleEMA(decay=0.0)
+    ema.update(small, big, 8, 32)
+
+    w, bias = [v.numpy().astype(np.float64) for v in model.trainable_variables]
+    f = x.reshape(n, -1).astype(np.float64) / 255.0
+    logits = f @ w + bias
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(n), y] -= 1.0
+    per_example = np.concatenate([(f[:, :, None] * p[:, None, :]).reshape(n, -1),
+                                  p], 1)
+    mean = per_example.mean(0)
+    grad_sq = float(mean @ mean)
+    trace = float(((per_example - mean) ** 2).sum(1).mean())
+    assert ema.grad_sq == pytest.approx(grad_sq, rel=0.10)
+    assert ema.trace == pytest.approx(trace, rel=0.10)
+    assert ema.b_simple == pytest.approx(trace / grad_sq, rel=0.15)
+
+
+def test_loop_records_telemetry(tmp_path):
+    data = tmp_path / "data"
+    write_mnist_dir(str(data), num_train=256, num_test=64)
+    config = Config(dataset="mnist", data_dir=str(data), model_dir=str(tmp_path / "r"),
+                    batch_size="64", micro_batch_size=16, train_steps=8,
+                    eval_every_epochs=1.0, steps_per_loop=2, optimizer="lars",
+                    learning_rate=1.0,
+                    telemetry="weight_distance,trust_ratios,grad_norm,noise_scale"
+                    ).validate()
+    results = loop.run(config)
+    t = json.load(open(tmp_path / "r" / "results.json"))["telemetry"]
+    assert [r["step"] for r in t["weight_distance"]] == [4, 8]
+    assert len(t["trust_ratios"]) == 4 and len(t["grad_norm"]) == 4
+    assert set(t["trust_ratios"][0]["per_layer"]) == {
+        "lenet5/conv1/kernel", "lenet5/conv2/kernel", "lenet5/fc1/kernel",
+        "lenet5/fc2/kernel", "lenet5/logits/kernel"}
+    assert t["noise_scale"]["b_small"] == 16 and t["noise_scale"]["b_big"] == 64
+    assert results["telemetry"]["weight_distance"][-1]["global"] > 0
+
+
+def test_weight_distance_against_numpy(tmp_path):
+    data = tmp_path / "data"
+    write_mnist_dir(str(data), num_train=128, num_test=32)
+    common = dict(dataset="mnist", data_dir=str(data), batch_size="32",
+                  steps_per_loop=4, learning_rate=0.05)
+    start = loop.run(Config(model_dir=str(tmp_path / "a"), train_steps=1,
+                            learning_rate=0.0, **{k: v for k, v in common.items()
+                                                  if k != "learning_rate"}))
+    del start
+    w0 = _weights(tmp_path / "a")  # lr 0: the initial weights
+    results = loop.run(Config(model_dir=str(tmp_path / "b"), train_steps=8,
+                              telemetry="weight_distance", **common))
+    w8 = _weights(tmp_path / "b")
+    want = np.sqrt(sum(((w8[k] - w0[k]) ** 2).sum() for k in w0))
+    got = results["telemetry"]["weight_distance"][-1]["global"]
+    assert got == pytest.approx(want, rel=1e-5)
+
+
+def _weights(model_dir):
+    path = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
+    reader = tf.train.load_checkpoint(path)
+    return {n: reader.get_tensor(n) for n, _ in tf.train.list_variables(path)
+            if n.startswith("optimizer/_trainable_variables/")}
