@@ -100,7 +100,10 @@ class LAMB(base.LayerwiseOptimizer):
             var_list, ["momentum", "velocity"])
 
     def update_step(self, gradient, variable, learning_rate):
-        """Applies one LAMB step to ``variable`` (maths in float32).
+        """Applies one LAMB step to ``variable``.
+
+        Moments are updated in the slot dtype (the variable's), the
+        direction, norms and ratio are computed in float32.
 
         The bias corrections are folded into scalars,
         ``m_hat / (sqrt(v_hat) + eps) = s * m / (sqrt(v) + eps * sqrt(bc2))``
@@ -114,10 +117,12 @@ class LAMB(base.LayerwiseOptimizer):
         lr = base.as_float32(learning_rate)
         m_var, v_var = self._momentums[index], self._velocities[index]
         scale, epsilon = self._bias_correction()
-        g = base.as_float32(gradient)
-        self.assign_add(m_var, (g - base.as_float32(m_var)) * (1 - self.beta_1))
-        self.assign_add(
-            v_var, (tf.square(g) - base.as_float32(v_var)) * (1 - self.beta_2))
+        g = tf.cast(base.dense(gradient), m_var.dtype)
+        # m -= (1 - beta_1) * (m - g), v likewise: one pass fewer each than
+        # assign_add((g - m) * (1 - beta_1)); 1 - beta stays exact (Python).
+        fused.apply_gradient_descent(m_var, 1.0 - self.beta_1, m_var - g)
+        fused.apply_gradient_descent(
+            v_var, 1.0 - self.beta_2, v_var - tf.square(g))
         q = base.as_float32(m_var) / (
             tf.sqrt(base.as_float32(v_var)) + epsilon)
         if wd:  # u = scale * q + wd * w
