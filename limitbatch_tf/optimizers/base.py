@@ -164,15 +164,17 @@ class _Frozen:
         self.value = value
 
 
-def as_float32(x):
-    """Casts a tensor or variable to float32 (a no-op when it already is).
-
-    Sparse gradients (``tf.IndexedSlices``) are densified first: every
-    update here needs the whole tensor's norm anyway.
-    """
+def dense(x):
+    """Densifies sparse gradients (``tf.IndexedSlices``): every update here
+    needs the whole tensor's norm anyway."""
     if isinstance(x, tf.IndexedSlices):
-        x = tf.convert_to_tensor(x)
-    return tf.cast(x, tf.float32)
+        return tf.convert_to_tensor(x)
+    return x
+
+
+def as_float32(x):
+    """Casts a (densified) tensor or variable to float32; no-op if it is."""
+    return tf.cast(dense(x), tf.float32)
 
 
 def pair_config(pair):

@@ -3,6 +3,7 @@ import keras
 import tensorflow as tf
 
 from limitbatch_tf.optimizers import base
+from limitbatch_tf.optimizers import fused
 from limitbatch_tf.optimizers import trust_ratio as tr
 
 
@@ -105,14 +106,20 @@ class LARS(base.LayerwiseOptimizer):
             self._velocities = self.add_optimizer_variables(var_list, "velocity")
 
     def update_step(self, gradient, variable, learning_rate):
-        """Applies one LARS step to ``variable`` (maths in float32)."""
+        """Applies one LARS step to ``variable``.
+
+        Norms and the ratio are float32; the recursion runs in one fused
+        TF kernel in the variable's dtype (see ``fused``). In the default
+        form the velocity slot holds Keras SGD's ``-v``
+        (ResourceApplyKerasMomentum), in the lr-after form ``+v``.
+        """
         index, wd, adapt = self._settings(variable)
         lr = base.as_float32(learning_rate)
-        g = base.as_float32(gradient)
-        w = base.as_float32(variable)
-        d = g + wd * w if wd else g
+        g = tf.cast(base.dense(gradient), variable.dtype)
+        d = g + wd * tf.convert_to_tensor(variable) if wd else g
+        ratio = None
         if adapt:
-            w_norm = tr.l2_norm(w)
+            w_norm = tr.l2_norm(variable)
             if self.decayed_grad_norm:
                 d_norm = tr.l2_norm(d)
                 denominator = d_norm + self.epsilon
@@ -123,19 +130,17 @@ class LARS(base.LayerwiseOptimizer):
                 positive = tf.logical_and(w_norm > 0, g_norm > 0)
             ratio = tr.safe_ratio(self.eeta * w_norm, denominator, positive)
             self._record_trust_ratio(index, ratio)
-            d = ratio * d
+        scaled_lr = lr if ratio is None else lr * ratio
         if self.momentum == 0:
-            self.assign_sub(variable, lr * d)
-            return
-        mu = self.momentum
-        v = self._velocities[index]
-        step = d if self.lr_after_momentum else lr * d
-        v_new = mu * base.as_float32(v) + step
-        self.assign(v, v_new)
-        update = mu * v_new + step if self.nesterov else v_new
-        if self.lr_after_momentum:
-            update = lr * update
-        self.assign_sub(variable, update)
+            fused.apply_gradient_descent(variable, scaled_lr, d)
+        elif self.lr_after_momentum:
+            grad = d if ratio is None else tf.cast(ratio, d.dtype) * d
+            fused.apply_momentum(variable, self._velocities[index], lr, grad,
+                                 self.momentum, self.nesterov)
+        else:
+            fused.apply_keras_momentum(variable, self._velocities[index],
+                                       scaled_lr, d, self.momentum,
+                                       self.nesterov)
 
     def get_config(self):
         config = super().get_config()

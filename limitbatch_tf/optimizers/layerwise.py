@@ -3,6 +3,7 @@ import keras
 import tensorflow as tf
 
 from limitbatch_tf.optimizers import base
+from limitbatch_tf.optimizers import fused
 from limitbatch_tf.optimizers import trust_ratio as tr
 from limitbatch_tf.optimizers import wrapping
 
@@ -126,14 +127,13 @@ class LayerwiseTrustRatio(wrapping.InnerOptimizerWrapper):
             if adapt:
                 d = self._ratio(index, w, d) * d
             increment = self._capture.unit_lr_increment(d, variable)
-            self.assign_add(variable, lr * increment)
+            fused.apply_gradient_descent(variable, -lr, increment)
         else:
             u = -self._capture.unit_lr_increment(gradient, variable)
             if wd:
                 u = u + wd * w
-            if adapt:
-                u = self._ratio(index, w, u) * u
-            self.assign_sub(variable, lr * u)
+            scaled_lr = lr * self._ratio(index, w, u) if adapt else lr
+            fused.apply_gradient_descent(variable, scaled_lr, u)
 
     def get_config(self):
         config = super().get_config()

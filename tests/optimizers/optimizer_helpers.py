@@ -109,3 +109,29 @@ def check_config_roundtrip(optimizer, optimizers_api=True):
         assert type(again) is type(optimizer), (serialize, again)
         assert json.loads(json.dumps(again.get_config())) == as_json
     return restored
+
+
+def round_to_bfloat16(arrays):
+    """What a bfloat16 variable/gradient holds, as float64 NumPy arrays."""
+    return [np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(
+        keras.ops.cast(a, "bfloat16"), "float32")), np.float64)
+        for a in arrays]
+
+
+def check_bfloat16(optimizer, reference, lr, steps=3, **ref_kwargs):
+    """``optimizer`` (learning rate ``lr``) on bfloat16 variables follows
+    the float64 reference to bfloat16 accuracy
+    (rtol 2**-6: a few bf16 roundings of the state per step); the trust
+    ratios are float32 variables."""
+    params, grads = make_problem(seed=21, steps=steps)
+    history, variables = run_eager(optimizer, params, grads, dtype="bfloat16")
+    expected = reference(round_to_bfloat16(params),
+                         [round_to_bfloat16(g) for g in grads],
+                         [lr] * steps, **ref_kwargs, **default_masks())
+    assert all(v.dtype == "bfloat16" for v in variables)
+    # Guard: the weights moved by much more than the tolerance.
+    assert np.abs(expected[-1][0] - params[0]).max() > 0.05
+    assert_histories_close(history, expected, atol=2 ** -8, rtol=2 ** -6)
+    ratios = optimizer.trust_ratios
+    assert ratios and all(r.dtype == "float32" for r in ratios.values())
+    return ratios

@@ -88,3 +88,8 @@ def test_lr_zero_moves_nothing_but_updates_moments():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         LAMB(**kwargs)
+
+
+def test_bfloat16_variables():
+    h.check_bfloat16(LAMB(0.05, weight_decay=1e-2), refs.lamb, lr=0.05,
+                     wd=1e-2)

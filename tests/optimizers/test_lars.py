@@ -82,3 +82,8 @@ def test_weight_decay_is_not_keras_decoupled_decay():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         LARS(**kwargs)
+
+
+def test_bfloat16_variables():
+    h.check_bfloat16(LARS(5.0, eeta=1e-2, weight_decay=1e-2), refs.lars,
+                     lr=5.0, eeta=1e-2, wd=1e-2)

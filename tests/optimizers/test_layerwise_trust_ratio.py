@@ -83,6 +83,14 @@ def test_inner_iterations_follow_the_wrapper():
                for v in inner.variables)
 
 
+def test_inner_iterations_count_real_steps_under_accumulation():
+    params, grads = h.make_problem(seed=11, steps=4)
+    inner = keras.optimizers.Adam(0.01)
+    wrapper = LayerwiseTrustRatio(inner, gradient_accumulation_steps=2)
+    h.run_eager(wrapper, params, grads)
+    assert int(wrapper.iterations) == int(inner.iterations) == 2
+
+
 def test_coupled_weight_decay_momentum_against_reference():
     params, grads = h.make_problem(seed=12)
     opt = CoupledWeightDecay(
@@ -96,23 +104,25 @@ def test_coupled_weight_decay_momentum_against_reference():
 
 
 def test_bfloat16_variables_keep_small_updates_and_float32_norms():
-    # With eeta = 1e-3 the per-step change is ~1e-3 * |w|, below bfloat16's
-    # resolution (2**-8); computed exactly it still rounds consistently,
-    # and the recorded ratio is the float32 formula on the bf16 values.
+    # At unit lr the SGD step r * g is ~1e-3 * |w|, below half a bfloat16
+    # ulp (2**-9 |w|): applying it and diffing would measure 0 and never
+    # move. The captured increment is exact, so lr = 10 moves w by ~1e-2|w|.
     params, grads = h.make_problem(seed=13, steps=1)
-    wrapper = LayerwiseTrustRatio(keras.optimizers.SGD(1.0), eeta=1e-3)
+    wrapper = LayerwiseTrustRatio(keras.optimizers.SGD(10.0), eeta=1e-3)
     _, variables = h.run_eager(wrapper, params, grads, dtype="bfloat16")
-    w0 = keras.ops.convert_to_numpy(
-        keras.ops.cast(keras.ops.cast(params[0], "bfloat16"), "float32"))
-    g0 = keras.ops.convert_to_numpy(
-        keras.ops.cast(keras.ops.cast(grads[0][0], "bfloat16"), "float32"))
-    want = 1e-3 * np.linalg.norm(w0) / np.linalg.norm(g0)
+    assert variables[0].dtype == "bfloat16"
+
+    def bf16(x):
+        return keras.ops.convert_to_numpy(keras.ops.cast(
+            keras.ops.cast(x, "bfloat16"), "float32")).astype(np.float64)
+
+    w0, g0 = bf16(params[0]), bf16(grads[0][0])
+    want = 1e-3 * np.linalg.norm(w0) / np.linalg.norm(g0)  # float32 norms
     np.testing.assert_allclose(
         float(wrapper.trust_ratios["dense/kernel"]), want, rtol=1e-5)
-    assert variables[0].dtype == "bfloat16"
-    expected = w0 - want * g0
-    got = keras.ops.convert_to_numpy(keras.ops.cast(variables[0], "float32"))
-    np.testing.assert_allclose(got, expected, rtol=2 ** -8)
+    got = bf16(variables[0])
+    np.testing.assert_allclose(got, w0 - 10.0 * want * g0, rtol=2 ** -8)
+    assert np.abs(got - w0).max() > 4 * 2 ** -9 * np.abs(w0).max() / 10
 
 
 @pytest.mark.parametrize("make_inner, match", [

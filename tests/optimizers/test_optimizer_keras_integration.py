@@ -82,7 +82,7 @@ def _custom_loop(strategy, make_optimizer, x, y):
     return [w.numpy() for w in model.trainable_variables], ratios
 
 
-@pytest.mark.parametrize("key", ["lamb", "layerwise_momentum"])
+@pytest.mark.parametrize("key", ["lars", "lamb", "layerwise_momentum"])
 def test_mirrored_four_replicas_equal_one_device(key):
     x, y = _data()
     devices = [d.name for d in tf.config.list_logical_devices("CPU")[:4]]
@@ -170,7 +170,7 @@ def test_save_and_load_model_keeps_optimizer_state(key, tmp_path):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
 
 
-@pytest.mark.parametrize("key", ["lamb", "layerwise_adam"])
+@pytest.mark.parametrize("key", ["lars", "lamb", "layerwise_adam"])
 def test_xla_fit_matches_eager_steps(key):
     x, y = _data()
     model = _model()
