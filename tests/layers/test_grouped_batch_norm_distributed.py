@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from limitbatch_tf import distribute
+
 from conftest import logical_cpus
 from gbn_reference import backward
 from gbn_reference import forward
@@ -27,7 +29,7 @@ STEPS = 3
 
 @pytest.fixture(scope="module")
 def strategy():
-    return tf.distribute.MirroredStrategy(logical_cpus(REPLICAS))
+    return distribute.cpu_mirrored_strategy(logical_cpus(REPLICAS))
 
 
 def _distribute(strategy, array):

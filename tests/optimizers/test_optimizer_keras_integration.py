@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from limitbatch_tf import distribute
+
 from limitbatch_tf.optimizers import LAMB, LARS, LayerwiseTrustRatio
 
 GLOBAL_BATCH = 32
@@ -89,7 +91,7 @@ def test_mirrored_four_replicas_equal_one_device(key):
     assert len(devices) == 4
     one_w, one_r = _custom_loop(tf.distribute.get_strategy(),
                                 OPTIMIZERS[key], x, y)
-    four_w, four_r = _custom_loop(tf.distribute.MirroredStrategy(devices),
+    four_w, four_r = _custom_loop(distribute.cpu_mirrored_strategy(devices),
                                   OPTIMIZERS[key], x, y)
     for a, b in zip(four_w, one_w):
         np.testing.assert_allclose(a, b, atol=1e-6, rtol=1e-5)
