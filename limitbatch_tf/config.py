@@ -151,6 +151,10 @@ class Config:
         None, "Clip each all-reduced gradient tensor to this norm.",
         minimum=0.0)
     # --- run
+    tag: Optional[str] = _field(
+        None, "Free label stored with the results, e.g. the ladder rung "
+        "(msgd, warmup, tuned, label_smoothing, lars); read by the analysis "
+        "tools.", identity=False)
     seed: int = _field(0, "Random seed of initialisation and data order.")
     model_dir: Optional[str] = _field(
         None, "Folder for checkpoints, TensorBoard events and results.json "

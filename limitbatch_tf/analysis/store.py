@@ -1,0 +1,125 @@
+"""A results store: a directory tree in which every results.json is one trial.
+
+The training job writes ``<model_dir>/results.json``; sweeps and grids put
+each trial's model_dir under one folder. Tools read the store and never
+reach into a running loop. No TensorFlow import here, so tools start fast.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+
+RESULTS_FILE = "results.json"
+
+
+class StoreError(ValueError):
+    """A store that cannot be read: names the folder or file."""
+
+
+@dataclasses.dataclass
+class Trial:
+    """One run, flattened for analysis; ``accuracy`` is None when diverged."""
+
+    path: str
+    status: str
+    batch_size: int
+    num_train: int
+    optimizer: str
+    layerwise: bool
+    lr_scaling: str
+    learning_rate: float
+    peak_learning_rate: float
+    rung: str | None
+    seed: int
+    epochs: float
+    accuracy: float | None
+    loss: float | None
+    history: list
+    telemetry: dict
+    config: dict
+    diverged_step: int | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "diverged", "unstable")
+
+    @property
+    def technique(self) -> tuple:
+        """Everything that defines the recipe except the seed (groups seeds)."""
+        skip = {"seed", "model_dir", "data_dir", "overwrite", "strategy", "tpu",
+                "num_cpu_replicas", "steps_per_loop", "eval_every_epochs",
+                "checkpoint_every_steps", "deterministic", "on_divergence",
+                "telemetry", "print_exclusions"}
+        return tuple(sorted((k, json.dumps(v)) for k, v in self.config.items()
+                            if k not in skip))
+
+    def metrics_within(self, epochs: float):
+        """(accuracy, loss) reached within ``epochs`` epochs, or (None, None).
+
+        A run longer than ``epochs`` is judged at its last evaluation at or
+        before that epoch (Definition 2.1 counts what is reached in rho
+        epochs). The loss is the validation loss when the run has a
+        validation split, else the test loss.
+        """
+        if self.accuracy is None:
+            return None, None
+        if self.epochs <= epochs * (1 + 1e-9):
+            return self.accuracy, self.loss
+        rows = [h for h in self.history if h["epoch"] <= epochs * (1 + 1e-9)]
+        if not rows:
+            return None, None
+        last = rows[-1]
+        return last.get("eval_accuracy"), last.get(
+            "validation_loss", last.get("eval_loss"))
+
+
+def _trial(path: str, data: dict) -> Trial:
+    try:
+        config = data["config"]
+        metrics = data.get("metrics") or {}
+        status = data["status"]
+        accuracy = metrics.get("eval_accuracy")
+        loss = metrics.get("validation_loss", metrics.get("eval_loss"))
+        if status == "diverged" or (accuracy is not None and math.isnan(accuracy)):
+            accuracy, loss = None, None
+        return Trial(
+            path=path, status=status,
+            batch_size=int(data["global_batch_size"]),
+            num_train=int(data["num_train_examples"]),
+            optimizer=config["optimizer"], layerwise=bool(config.get("layerwise")),
+            lr_scaling=config.get("lr_scaling", "none"),
+            learning_rate=float(config["learning_rate"]),
+            peak_learning_rate=float(data.get("peak_learning_rate",
+                                              config["learning_rate"])),
+            rung=config.get("tag"), seed=int(config.get("seed", 0)),
+            epochs=float(data.get("epochs_completed", config.get("epochs", 0))),
+            accuracy=accuracy, loss=loss, history=data.get("history", []),
+            telemetry=data.get("telemetry") or {}, config=config,
+            diverged_step=data.get("diverged_step"))
+    except (KeyError, TypeError, ValueError) as e:
+        raise StoreError(f"{path}: not a results.json of limitbatch_tf "
+                         f"(missing or bad {e})") from None
+
+
+def load_store(root: str, include_running: bool = False) -> list:
+    """All trials under ``root`` (finished ones unless ``include_running``)."""
+    if not os.path.isdir(root):
+        raise StoreError(f"{root}: no such results store (a folder of runs)")
+    trials = []
+    for folder, _, files in sorted(os.walk(root)):
+        if RESULTS_FILE not in files:
+            continue
+        path = os.path.join(folder, RESULTS_FILE)
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except json.JSONDecodeError as e:
+            raise StoreError(f"{path}: malformed JSON ({e})") from None
+        trial = _trial(path, data)
+        if trial.finished or include_running:
+            trials.append(trial)
+    if not trials:
+        raise StoreError(f"{root}: no finished runs (results.json) found")
+    return trials

@@ -1,0 +1,42 @@
+"""Regime report of a batch-size sweep: B_L, B_H, B_F with the evidence.
+
+  python tools/regimes.py STORE [--base_batch_size 256]
+      [--baseline_optimizer momentum] [--json report.json]
+
+STORE is a folder of runs (every results.json under it is one trial).
+Applies Definitions 2.1-2.3 of You et al. (2020); see
+limitbatch_tf/analysis/regimes.py.
+"""
+import argparse
+import dataclasses
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from limitbatch_tf.analysis import regimes, store  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("store")
+    parser.add_argument("--base_batch_size", type=int, default=None)
+    parser.add_argument("--baseline_optimizer", default="momentum")
+    parser.add_argument("--json", default=None, help="also write the report here")
+    args = parser.parse_args(argv)
+    try:
+        trials = store.load_store(args.store)
+        report = regimes.classify(trials, args.base_batch_size,
+                                  args.baseline_optimizer)
+    except (store.StoreError, regimes.RegimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(regimes.format_report(report))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dataclasses.asdict(report), f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
