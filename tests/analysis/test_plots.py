@@ -1,0 +1,54 @@
+"""Every plot renders from a small store and writes a non-empty file."""
+import importlib.util
+import os
+
+import pytest
+
+from limitbatch_tf.analysis import plots, store
+from fake_store import write_trial
+
+_TOOL = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "plot.py")
+spec = importlib.util.spec_from_file_location("plot_tool", _TOOL)
+plot_tool = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(plot_tool)
+
+
+@pytest.fixture(scope="module")
+def trials(tmp_path_factory):
+    root = tmp_path_factory.mktemp("store")
+    history = [dict(step=s, epoch=e, eval_accuracy=a, eval_loss=1 - a,
+                    train_loss=1.1 - a)
+               for s, e, a in ((10, 10, 0.7), (20, 20, 0.85), (30, 30, 0.9))]
+    telemetry = dict(
+        weight_distance=[dict(step=s, **{"global": s ** 0.5},
+                              per_layer={"a": 1.0}) for s in (1, 10, 100)],
+        trust_ratios=[dict(step=s, per_layer={"conv": 0.01 * s, "fc": 0.1})
+                      for s in (1, 2, 3)],
+        noise_scale=dict(b_simple=900.0))
+    write_trial(root, "b256", 256, 0.90, history=history, telemetry=telemetry)
+    for i, (lr, warm, acc) in enumerate([(1, 1, .8), (2, 1, .85), (1, 5, .82),
+                                         (2, 5, 0.0)]):
+        write_trial(root, f"grid{i}", 8192, acc, optimizer="lars", lr=lr,
+                    status="diverged" if acc == 0 else "completed", tag="lars")
+        cfg_path = os.path.join(root, f"grid{i}", "results.json")
+        text = open(cfg_path).read().replace('"tag"', f'"warmup_epochs": {warm}, "tag"')
+        open(cfg_path, "w").write(text)
+    write_trial(root, "b60k", 60000, 0.7, optimizer="lars", tag="lars")
+    return store.load_store(str(root)), str(root)
+
+
+@pytest.mark.parametrize("kind", sorted(plots.KINDS))
+@pytest.mark.parametrize("ext", ["png", "pdf"])
+def test_every_plot_writes_a_file(trials, tmp_path, kind, ext):
+    path = tmp_path / f"{kind}.{ext}"
+    plots.KINDS[kind](trials[0], str(path))
+    assert path.stat().st_size > 1000
+
+
+def test_tool(trials, tmp_path, capsys):
+    out = tmp_path / "h.png"
+    assert plot_tool.main([trials[1], "--kind", "heatmap", "--output", str(out)]) == 0
+    assert out.stat().st_size > 1000
+    assert plot_tool.main([str(tmp_path / "none"), "--kind", "curves",
+                           "--output", str(out)]) == 2
+    assert "error: " in capsys.readouterr().err
