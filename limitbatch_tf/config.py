@@ -36,8 +36,10 @@ class Config:
     """Every setting of a run. Field help strings are the flag reference."""
 
     # --- data
-    dataset: str = _field("fashion_mnist", "Dataset name.",
-                          choices=("mnist", "fashion_mnist"))
+    dataset: str = _field("fashion_mnist", "Dataset name (synthetic_* are "
+                          "random tensors for throughput).",
+                          choices=("mnist", "fashion_mnist", "cifar10",
+                                   "synthetic_imagenet", "synthetic_cifar10"))
     data_dir: Optional[str] = _field(
         None, "Folder of the dataset's files (default: the dataset's "
         "standard location, e.g. /usr/share/datasets/fashion-mnist).",
@@ -45,11 +47,36 @@ class Config:
     validation_examples: int = _field(
         0, "Hold out the last N training examples as a validation split "
         "(5000 = the paper's 55K/5K MNIST split).", minimum=0)
+    augment: bool = _field(
+        True, "Random crop and flip of CIFAR-10 training images; "
+        "--noaugment for exact full-batch gradient descent.")
+    image_size: Optional[int] = _field(
+        None, "Image side of the synthetic datasets (default: 224 / 32).",
+        minimum=8)
     # --- model
-    model: str = _field("lenet5", "Model name.", choices=("lenet5", "lenet_tpu"))
+    model: str = _field("lenet5", "Model name.",
+                        choices=("lenet5", "lenet_tpu", "resnet50_v1_5",
+                                 "resnet50_cifar"))
     lenet_conv2_filters: int = _field(
         32, "Filters of lenet_tpu's second convolution (64 = the pre-2019 "
         "TPU reference).", minimum=1)
+    bn: str = _field(
+        "local", "Batch norm of the ResNets: local (per replica), ghost "
+        "(--ghost_batch_size within a replica), grouped (--bn_group_size "
+        "replicas), sync (all replicas).",
+        choices=("local", "ghost", "grouped", "sync"))
+    bn_span: Optional[int] = _field(
+        None, "Examples per BN statistic (MLPerf's BN span); picks ghost or "
+        "grouped BN from the step layout. Overrides --bn.", minimum=1)
+    ghost_batch_size: Optional[int] = _field(None, "Ghost batch size of "
+                                             "--bn=ghost.", minimum=1)
+    bn_group_size: Optional[int] = _field(None, "Replicas per BN group of "
+                                          "--bn=grouped.", minimum=1)
+    bn_momentum: float = _field(0.9, "BN moving-average momentum.",
+                                minimum=0.0, maximum=1.0)
+    bn_epsilon: float = _field(1e-5, "BN epsilon.", minimum=0.0)
+    zero_init_last_bn_gamma: bool = _field(
+        True, "Zero-initialise gamma of each residual block's last BN.")
     # --- batch and duration
     batch_size: str = _field(
         "256", "Global batch size: a number of examples per update step, or "
@@ -255,6 +282,14 @@ class Config:
                 "adam", "lamb", "keras_lamb"):
             raise ConfigError(f"--beta_1/--beta_2 apply to adam/lamb, not "
                               f"{self.optimizer}")
+        if self.bn == "ghost" and self.ghost_batch_size is None and self.bn_span is None:
+            raise ConfigError("--bn=ghost needs --ghost_batch_size (or --bn_span)")
+        if self.bn == "grouped" and self.bn_group_size is None and self.bn_span is None:
+            raise ConfigError("--bn=grouped needs --bn_group_size (or --bn_span)")
+        if self.model in ("lenet5", "lenet_tpu") and (
+                self.bn != "local" or self.bn_span is not None):
+            raise ConfigError(f"--bn/--bn_span: --model={self.model} has no "
+                              f"batch norm")
         if self.model != "lenet_tpu" and self.lenet_conv2_filters != 32:
             raise ConfigError("--lenet_conv2_filters applies to "
                               "--model=lenet_tpu only")

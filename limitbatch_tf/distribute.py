@@ -115,9 +115,10 @@ def build_strategy(name: str = "auto", tpu=None, num_cpu_replicas: int = 1):
             communication_options=tf.distribute.experimental.CommunicationOptions(
                 timeout_seconds=COLLECTIVE_TIMEOUT_S))
     elif name == "mirrored":
-        gpus = tf.config.list_logical_devices("GPU")
-        if gpus and num_cpu_replicas == 1:
-            strategy = tf.distribute.MirroredStrategy([d.name for d in gpus])
+        # Physical devices can be listed without initialising TensorFlow;
+        # logical ones cannot, and the CPU split must come first.
+        if tf.config.list_physical_devices("GPU") and num_cpu_replicas == 1:
+            strategy = tf.distribute.MirroredStrategy()
         else:
             strategy = cpu_mirrored_strategy(split_cpu(num_cpu_replicas))
     else:

@@ -25,8 +25,13 @@ class InMemorySource:
       mean, std: per-channel normalisation applied after scaling to [0, 1].
     """
 
-    def __init__(self, info: base.DatasetInfo, train, evals, mean=0.0, std=1.0):
+    def __init__(self, info: base.DatasetInfo, train, evals, mean=0.0, std=1.0,
+                 augment=None):
         self.info = info
+        # augment(images, seed) -> images, applied to training batches only;
+        # seed is a stateless [2] seed unique to the batch, so augmentation
+        # is reproducible and a resumed run draws what it would have drawn.
+        self._augment = augment
         self._train_images = tf.constant(train[0])
         self._train_labels = tf.constant(np.asarray(train[1], np.int32))
         self._evals = {name: (tf.constant(x), tf.constant(np.asarray(y, np.int32)))
@@ -50,9 +55,19 @@ class InMemorySource:
         steps = base.global_steps(self.info.num_train, layout.global_batch,
                                   seed, shuffle, start_step)
         batches = base.step_index_batches(steps, layout, ctx)
-        return batches.map(self._gather(self._train_images, self._train_labels),
-                           num_parallel_calls=tf.data.AUTOTUNE).prefetch(
-                               tf.data.AUTOTUNE)
+        gather = self._gather(self._train_images, self._train_labels)
+        if self._augment is None:
+            return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE
+                               ).prefetch(tf.data.AUTOTUNE)
+        per_step = layout.num_replicas // ctx.num_input_pipelines * layout.micro_batches
+
+        def augmented(i, indices):
+            x, y, w = gather(indices)
+            return self._augment(x, tf.stack([tf.cast(seed, tf.int64), i])), y, w
+
+        return batches.enumerate(start=start_step * per_step).map(
+            augmented, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+                tf.data.AUTOTUNE)
 
     @property
     def eval_splits(self):

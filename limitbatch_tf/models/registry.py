@@ -1,25 +1,66 @@
 """Model names accepted by --model and the builder behind each."""
 from __future__ import annotations
 
-from limitbatch_tf.models import lenet
+from limitbatch_tf.layers import make_batch_norm, resolve_bn_span
+from limitbatch_tf.models import lenet, resnet
 
 
-def _lenet5(info, config):
+def _lenet5(info, config, layout):
     return lenet.lenet5(info.image_shape, info.num_classes)
 
 
-def _lenet_tpu(info, config):
+def _lenet_tpu(info, config, layout):
     return lenet.lenet_tpu(info.image_shape, info.num_classes,
                            conv2_filters=config.lenet_conv2_filters)
 
 
-# name -> builder(dataset_info, config) -> keras.Model
-BUILDERS = {"lenet5": _lenet5, "lenet_tpu": _lenet_tpu}
+def batch_norm_for(config, layout):
+    """The BN constructor of --bn / --bn_span for this step layout.
+
+    --bn_span (examples per BN statistic) picks ghost batches within a
+    replica's micro-batch or groups of replicas (MLPerf's "BN span");
+    otherwise --bn names the mode. Statistics are per micro-batch, and the
+    moving averages are corrected so k micro-batches decay like one step.
+    """
+    mode, kwargs = config.bn, {}
+    if config.bn_span is not None:
+        ghost, group = resolve_bn_span(config.bn_span, layout.per_replica_batch,
+                                       layout.num_replicas)
+        mode = "ghost" if ghost else "grouped"
+        kwargs = {"ghost_batch_size": ghost} if ghost else {
+            "replica_group_size": group}
+    elif mode == "ghost":
+        kwargs = {"ghost_batch_size": config.ghost_batch_size}
+    elif mode == "grouped":
+        kwargs = {"replica_group_size": config.bn_group_size}
+    if mode != "local":
+        kwargs["micro_batches_per_step"] = layout.micro_batches
+    elif layout.micro_batches > 1:
+        mode, kwargs = "grouped", {"replica_group_size": 1,
+                                   "micro_batches_per_step": layout.micro_batches}
+    return make_batch_norm(mode, **kwargs)
 
 
-def build_model(name, info, config):
+def _resnet(builder):
+    def build(info, config, layout):
+        return builder(num_classes=info.num_classes, input_shape=info.image_shape,
+                       batch_norm=batch_norm_for(config, layout),
+                       bn_momentum=config.bn_momentum,
+                       bn_epsilon=config.bn_epsilon,
+                       zero_init_last_bn_gamma=config.zero_init_last_bn_gamma)
+    return build
+
+
+# name -> builder(dataset_info, config, step_layout) -> keras.Model
+BUILDERS = {"lenet5": _lenet5, "lenet_tpu": _lenet_tpu,
+            "resnet50_v1_5": _resnet(resnet.resnet50_v1_5),
+            "resnet50_cifar": _resnet(resnet.resnet50_cifar)}
+HAS_BATCH_NORM = ("resnet50_v1_5", "resnet50_cifar")
+
+
+def build_model(name, info, config, layout):
     """Builds ``--model=name`` for a dataset; call inside the strategy scope."""
     if name not in BUILDERS:
         raise ValueError(f"--model={name} is unknown; expected one of "
                          f"{', '.join(sorted(BUILDERS))}")
-    return BUILDERS[name](info, config)
+    return BUILDERS[name](info, config, layout)

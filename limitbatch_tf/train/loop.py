@@ -157,8 +157,9 @@ def run(config: Config, strategy=None) -> dict:
             config.model_dir, f"worker{distribute.task_id(strategy)}"))
 
     # --- data (validated before anything is written) -----------------------
-    source = data_registry.build_source(config.dataset, config.data_dir,
-                                        config.validation_examples)
+    source = data_registry.build_source(
+        config.dataset, config.data_dir, config.validation_examples,
+        config.augment, config.image_size)
     plan = make_plan(config, source.info.num_train,
                      strategy.num_replicas_in_sync)
     layout = plan.layout
@@ -170,7 +171,11 @@ def run(config: Config, strategy=None) -> dict:
     # --- model and optimizer -----------------------------------------------
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
-        model = model_registry.build_model(config.model, source.info, config)
+        try:
+            model = model_registry.build_model(config.model, source.info,
+                                               config, layout)
+        except ValueError as e:  # BN span / group that the layout cannot hold
+            raise ConfigError(f"--model={config.model}: {e}") from None
         optimizer = build_optimizer(config, plan.schedule)
         optimizer.build(model.trainable_variables)
     if config.print_exclusions:

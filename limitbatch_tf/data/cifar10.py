@@ -1,0 +1,78 @@
+"""CIFAR-10 from the python pickle batches (cifar-10-batches-py).
+
+Files: data_batch_1..5 and test_batch, each a pickled dict with b"data"
+(uint8 [N, 3072], channel-major: 1024 red, 1024 green, 1024 blue values of a
+32x32 image) and b"labels". Training batches get the pad-4 crop and flip of
+data/augment.py unless ``augment`` is off (e.g. for exact full-batch
+gradient descent, where the paper's "full batch" means the same examples
+every step).
+"""
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+
+from limitbatch_tf.data import base
+from limitbatch_tf.data.augment import cifar_augment
+from limitbatch_tf.data.in_memory import InMemorySource
+from limitbatch_tf.data.mnist import DataNotFoundError
+
+_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
+_TEST = "test_batch"
+MEAN = (0.4914, 0.4822, 0.4465)
+STD = (0.2470, 0.2435, 0.2616)
+
+
+class CifarFormatError(ValueError):
+    """A pickle that is not a CIFAR-10 batch."""
+
+
+def read_batch(path: str):
+    """(images uint8 [N, 32, 32, 3], labels int32 [N]) of one pickle batch."""
+    try:
+        with open(path, "rb") as f:
+            batch = pickle.load(f, encoding="bytes")
+        data = np.asarray(batch[b"data"], np.uint8)
+        labels = np.asarray(batch[b"labels"], np.int32)
+    except (OSError, pickle.UnpicklingError, EOFError, KeyError, TypeError,
+            ValueError) as e:
+        raise CifarFormatError(f"{path}: not a CIFAR-10 pickle batch ({e})") from None
+    if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
+        raise CifarFormatError(f"{path}: expected data [N, 3072] and N labels, "
+                               f"got {data.shape} and {labels.shape}")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+
+
+def _folder(data_dir):
+    for candidate in (data_dir, os.path.join(data_dir or "", "cifar-10-batches-py")):
+        if candidate and os.path.isfile(os.path.join(candidate, _TEST)):
+            return candidate
+    return None
+
+
+def load(data_dir=None, validation_examples: int = 0, augment: bool = True):
+    """CIFAR-10 as an in-memory source (50K train / 10K test)."""
+    folder = _folder(data_dir)
+    if folder is None:
+        raise DataNotFoundError(
+            f"--dataset=cifar10: expected {', '.join(_TRAIN)}, {_TEST} "
+            f"(python pickle batches) in --data_dir={data_dir} or its "
+            f"cifar-10-batches-py/ folder")
+    parts = [read_batch(os.path.join(folder, name)) for name in _TRAIN
+             if os.path.isfile(os.path.join(folder, name))]
+    if not parts:
+        raise DataNotFoundError(f"--dataset=cifar10: no data_batch_* in {folder}")
+    train_x = np.concatenate([p[0] for p in parts])
+    train_y = np.concatenate([p[1] for p in parts])
+    evals = {"test": read_batch(os.path.join(folder, _TEST))}
+    if not 0 <= validation_examples < len(train_x):
+        raise ValueError(f"--validation_examples must be in [0, {len(train_x)})")
+    if validation_examples:
+        cut = len(train_x) - validation_examples
+        evals["validation"] = (train_x[cut:], train_y[cut:])
+        train_x, train_y = train_x[:cut], train_y[:cut]
+    info = base.DatasetInfo("cifar10", (32, 32, 3), 10, len(train_x))
+    return InMemorySource(info, (train_x, train_y), evals, MEAN, STD,
+                          augment=cifar_augment() if augment else None)

@@ -1,0 +1,101 @@
+"""Bottleneck ResNets as configurations of one builder (flax style).
+
+- ``resnet50_v1_5``: ImageNet ResNet-50 v1.5 as in the MLPerf reference:
+  7x7/2 stem + 3x3/2 max-pool, bottleneck stages [3, 4, 6, 3], the stride on
+  the 3x3 convolution (v1.5; v1 strides the first 1x1), convolutions without
+  bias, zero-initialised gamma of each block's last BN (Goyal et al. 2017),
+  25,557,032 trainable parameters at 1000 classes.
+- ``resnet50_cifar``: the CIFAR ResNet-50 of kuangliu/pytorch-cifar: 3x3
+  stride-1 stem, no max-pool, the same stages with strides 1, 2, 2, 2, a 4x4
+  average pool and a linear layer: 23,520,842 trainable parameters at 10
+  classes (the PyTorch count; Keras adds 53,120 non-trainable moving
+  statistics).
+
+Weight decay lives in the optimizer (no kernel_regularizer); BN gammas and
+betas and the dense bias are rank 1, which the optimizers exclude from decay.
+The batch-norm layer is a constructor argument so the BN mode (local, ghost,
+grouped, sync) is the caller's choice.
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+_STAGES = (3, 4, 6, 3)
+_FILTERS = (64, 128, 256, 512)
+_EXPANSION = 4
+
+
+def _bottleneck(x, filters, stride, batch_norm, name, zero_init_last_gamma):
+    shortcut = x
+    out_filters = filters * _EXPANSION
+    if stride != 1 or x.shape[-1] != out_filters:
+        shortcut = layers.Conv2D(out_filters, 1, strides=stride, use_bias=False,
+                                 name=f"{name}_proj_conv")(x)
+        shortcut = batch_norm(name=f"{name}_proj_bn")(shortcut)
+    y = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_conv1")(x)
+    y = layers.ReLU(name=f"{name}_relu1")(batch_norm(name=f"{name}_bn1")(y))
+    y = layers.Conv2D(filters, 3, strides=stride, padding="same",
+                      use_bias=False, name=f"{name}_conv2")(y)
+    y = layers.ReLU(name=f"{name}_relu2")(batch_norm(name=f"{name}_bn2")(y))
+    y = layers.Conv2D(out_filters, 1, use_bias=False, name=f"{name}_conv3")(y)
+    y = batch_norm(name=f"{name}_bn3", gamma_initializer=(
+        "zeros" if zero_init_last_gamma else "ones"))(y)
+    return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")(
+        [shortcut, y]))
+
+
+def bottleneck_resnet(input_shape, num_classes, *, imagenet_stem: bool,
+                      batch_norm=None, bn_momentum=0.9, bn_epsilon=1e-5,
+                      zero_init_last_bn_gamma=True, name="resnet"):
+    """The generic builder behind both configurations.
+
+    Args:
+      input_shape: (H, W, C), channels last.
+      num_classes: size of the float32 logits.
+      imagenet_stem: 7x7/2 conv + 3x3/2 max-pool (True) or a 3x3/1 conv
+        (False, CIFAR).
+      batch_norm: constructor ``(name=, momentum=, epsilon=,
+        gamma_initializer=) -> layer``. Defaults to
+        keras.layers.BatchNormalization.
+      bn_momentum, bn_epsilon: BN moving-average momentum and epsilon.
+        Default to 0.9 and 1e-5 (MLPerf).
+      zero_init_last_bn_gamma: zero gamma of each block's last BN. Defaults
+        to True.
+    """
+    make_bn = batch_norm or layers.BatchNormalization
+
+    def bn(name, gamma_initializer="ones"):
+        return make_bn(name=name, momentum=bn_momentum, epsilon=bn_epsilon,
+                       gamma_initializer=gamma_initializer)
+
+    inputs = keras.Input(shape=input_shape)
+    if imagenet_stem:
+        x = layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False,
+                          name="stem_conv")(inputs)
+        x = layers.ReLU(name="stem_relu")(bn("stem_bn")(x))
+        x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+    else:
+        x = layers.Conv2D(64, 3, padding="same", use_bias=False,
+                          name="stem_conv")(inputs)
+        x = layers.ReLU(name="stem_relu")(bn("stem_bn")(x))
+    for stage, (blocks, filters) in enumerate(zip(_STAGES, _FILTERS)):
+        for block in range(blocks):
+            stride = 2 if block == 0 and stage > 0 else 1
+            x = _bottleneck(x, filters, stride, bn, f"stage{stage + 1}_block{block + 1}",
+                            zero_init_last_bn_gamma)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = layers.Dense(num_classes, dtype="float32", name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def resnet50_v1_5(num_classes=1000, input_shape=(224, 224, 3), **kwargs):
+    """ImageNet ResNet-50 v1.5 (MLPerf reference)."""
+    return bottleneck_resnet(input_shape, num_classes, imagenet_stem=True,
+                             name="resnet50_v1_5", **kwargs)
+
+
+def resnet50_cifar(num_classes=10, input_shape=(32, 32, 3), **kwargs):
+    """CIFAR ResNet-50 (kuangliu/pytorch-cifar)."""
+    return bottleneck_resnet(input_shape, num_classes, imagenet_stem=False,
+                             name="resnet50_cifar", **kwargs)

@@ -1,0 +1,75 @@
+"""CIFAR-10 pickle reader against generated pickles; augmentation."""
+import os
+import pickle
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from limitbatch_tf.data import base, cifar10, synthetic
+from limitbatch_tf.data.augment import pad_crop_flip
+
+
+def _write(folder, name, n, seed):
+    rng = np.random.default_rng(seed)
+    data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+    labels = rng.integers(0, 10, n).tolist()
+    with open(os.path.join(folder, name), "wb") as f:
+        pickle.dump({b"data": data, b"labels": labels}, f)
+    return data, labels
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cifar")
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir()
+    raw = [_write(str(folder), f"data_batch_{i}", 6, i) for i in range(1, 6)]
+    raw.append(_write(str(folder), "test_batch", 5, 9))
+    return root, raw
+
+
+def test_reader_transposes_chw_to_hwc(folder):
+    root, raw = folder
+    images, labels = cifar10.read_batch(str(root / "cifar-10-batches-py" / "test_batch"))
+    data, want_labels = raw[-1]
+    assert images.shape == (5, 32, 32, 3)
+    # pixel (row 3, col 7) of example 2: red at 3*32+7, green +1024, blue +2048
+    np.testing.assert_array_equal(images[2, 3, 7], data[2, [103, 1127, 2151]])
+    assert labels.tolist() == want_labels
+
+
+def test_load_from_parent_folder_with_validation(folder):
+    root, raw = folder
+    source = cifar10.load(str(root), validation_examples=4)
+    assert source.info.num_train == 26 and source.eval_splits == {
+        "test": 5, "validation": 4}
+
+
+def test_missing_and_corrupt(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--dataset=cifar10: expected"):
+        cifar10.load(str(tmp_path))
+    (tmp_path / "test_batch").write_bytes(b"not a pickle")
+    with pytest.raises(cifar10.CifarFormatError, match="not a CIFAR-10 pickle"):
+        cifar10.read_batch(str(tmp_path / "test_batch"))
+
+
+def test_pad_crop_flip_keeps_pixels_and_is_seeded():
+    x = tf.reshape(tf.range(2 * 8 * 8, dtype=tf.float32) + 1, [2, 8, 8, 1])
+    a = pad_crop_flip(x, tf.constant([1, 2], tf.int64), pad=2)
+    b = pad_crop_flip(x, tf.constant([1, 2], tf.int64), pad=2)
+    np.testing.assert_array_equal(a, b)
+    for i in range(2):
+        values = set(a[i].numpy().ravel()) - {0.0}
+        assert values <= set(x[i].numpy().ravel())   # only own pixels or padding
+        assert len(values) >= 6 * 6                  # at most 2 rows/cols lost
+
+
+def test_synthetic_shapes():
+    source = synthetic.SyntheticSource("synthetic_imagenet", image_size=16)
+    layout = base.StepLayout.resolve(8, 2)
+    ctx = tf.distribute.InputContext(1, 0, 2)
+    x, y, w = next(iter(source.train_dataset(ctx, layout, seed=0)))
+    assert x.shape == (4, 16, 16, 3) and y.dtype == tf.int32
+    assert source.info.num_train == 1281167 and source.info.num_classes == 1000
+    assert len(list(source.eval_dataset(ctx, layout))) == base.eval_steps(256, layout) * 2
