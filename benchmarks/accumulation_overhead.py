@@ -19,37 +19,17 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import limitbatch_tf  # noqa: E402,F401
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from common import interleaved, ratio_table  # noqa: E402
-from limitbatch_tf.data import base  # noqa: E402
-from limitbatch_tf.models import lenet  # noqa: E402
-from limitbatch_tf.train.steps import StepFunctions  # noqa: E402
-from train_throughput import _ce, _source  # noqa: E402
-
-
-def _contender(source, global_batch, micro, steps):
-    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
-    layout = base.StepLayout.resolve(global_batch, 1, micro)
-    with strategy.scope():
-        model = lenet.lenet5((28, 28, 1), 10)
-        optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
-        optimizer.build(model.trainable_variables)
-    fns = StepFunctions(strategy, model, optimizer, layout, _ce)
-    iterator = iter(strategy.distribute_datasets_from_function(
-        lambda c: source.train_dataset(c, layout, seed=0)))
-    run = lambda: fns.train_loop(iterator, tf.constant(steps))  # noqa: E731
-    run()  # trace and warm up
-    return run
+from train_throughput import _source, host_loop  # noqa: E402
 
 
 def throughput(args):
     source = _source()
     big = args.micro * args.k
     times = interleaved({
-        f"one batch of {big}": _contender(source, big, None, args.steps),
-        f"{args.k} x micro {args.micro}": _contender(source, big, args.micro,
+        f"one batch of {big}": host_loop(source, big, None, args.steps),
+        f"{args.k} x micro {args.micro}": host_loop(source, big, args.micro,
                                                       args.steps),
     }, args.rounds)
     print(f"LeNet-5, {args.steps} update steps of {big} examples per round, "
@@ -60,8 +40,8 @@ def throughput(args):
 def _peak_rss_mib(global_batch, micro, steps):
     """Peak RSS of a child process that trains ``steps`` update steps."""
     code = (f"import sys; sys.argv=['x']; sys.path[:0]={sys.path[:2]!r};"
-            f"import accumulation_overhead as a, train_throughput as t;"
-            f"a._contender(t._source(), {global_batch}, {micro}, {steps})();"
+            f"import train_throughput as t;"
+            f"t.host_loop(t._source(), {global_batch}, {micro}, {steps})();"
             f"import resource; print(resource.getrusage(resource.RUSAGE_SELF)"
             f".ru_maxrss / 1024)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
