@@ -34,9 +34,8 @@ def draw(path: str, row_axis, col_axis, cells: dict, metric: str,
         if value is not None and math.isfinite(value):
             values[rows.index(r), cols.index(c)] = value
     fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 2.5, 0.8 * len(rows) + 1.8))
-    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis",
-                      aspect="auto")
-    image.cmap.set_bad("white")
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="white")
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto")
     fig.colorbar(image, ax=ax, label=metric)
     finite = values[np.isfinite(values)]
     middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
