@@ -190,6 +190,15 @@ def launch(argv: list, model_dir: str) -> subprocess.Popen:
                                 stdin=subprocess.DEVNULL, env=subprocess_env())
 
 
+def run(trial: Trial, argv: list) -> Outcome:
+    """Runs one trial to its end (unless already finished); its Outcome."""
+    before = existing(trial.model_dir)
+    if before.finished:
+        return before
+    proc = launch(argv, trial.model_dir)
+    return after_exit(trial.model_dir, proc.wait())
+
+
 def read_results(model_dir: str) -> Optional[dict]:
     try:
         with open(os.path.join(model_dir, RESULTS_FILE)) as f:

@@ -148,6 +148,18 @@ def test_execute_resumes_only_unfinished_trials(tmp_path):
     assert (third.ran, third.skipped) == (0, 5)
 
 
+def test_run_one_trial_then_read_it_back(tmp_path):
+    made, _, argv_of = _fake_trials(tmp_path, ["completed:0.25"])
+    outcome = trials.run(made[0], argv_of(made[0]))
+    assert (outcome.status, outcome.ran) == ("completed", True)
+    assert outcome.metric("eval_accuracy") == 0.25
+    assert outcome.metric("train_loss") is None  # absent, not invented
+    again = trials.run(made[0], argv_of(made[0]))
+    assert (again.status, again.ran) == ("completed", False)
+    log = open(os.path.join(made[0].model_dir, trials.LOG_FILE)).read()
+    assert log.startswith("$ ") and FAKE in log.splitlines()[0]
+
+
 def test_execute_runs_at_most_parallel_trials_at_once(tmp_path):
     made, _, argv_of = _fake_trials(tmp_path, ["completed:0.5@0.4"] * 4)
     grid.execute(made, argv_of, parallel=2, log=lambda s: None, poll_s=0.02)
