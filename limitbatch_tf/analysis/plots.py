@@ -22,6 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from limitbatch_tf.analysis import regimes  # noqa: E402
+from limitbatch_tf.experiments.heatmap import draw as draw_heatmap  # noqa: E402
 
 
 class PlotError(ValueError):
@@ -87,32 +88,27 @@ def ladder(trials, path, batch_size=None):
 
 def heatmap(trials, path, x="learning_rate", y="warmup_epochs",
             metric="accuracy"):
-    """A metric over two config keys; diverged cells are marked 'div'."""
+    """A metric over two config keys (best over seeds); diverged cells hatched.
+
+    Builds the cells from a store and draws them with the grid tool's
+    heatmap, so a sweep and a grid look the same.
+    """
     cells = {}
     for t in trials:
         if t.config.get(x) is None or t.config.get(y) is None:
             continue  # not a cell of this grid
-        key = (t.config.get(x), t.config.get(y))
+        key = (str(t.config[y]), str(t.config[x]))
         value = getattr(t, metric)
-        cells[key] = value if key not in cells or value is None else max(
-            value, cells[key] if cells[key] is not None else -math.inf)
+        old = cells.get(key)
+        if old is None or (value is not None and (old[1] is None or value > old[1])):
+            cells[key] = (t.status, value, t.diverged_step)
     if not cells:
         raise PlotError(f"no run in the store sets both {x} and {y}")
-    xs = sorted({k[0] for k in cells})
-    ys = sorted({k[1] for k in cells})
-    grid = [[cells.get((a, b)) for a in xs] for b in ys]
-    fig, ax = plt.subplots(figsize=(1.2 * len(xs) + 2, 0.8 * len(ys) + 2))
-    values = [[math.nan if v is None else v for v in row] for row in grid]
-    image = ax.imshow(values, cmap="viridis", origin="lower", aspect="auto")
-    for i, row in enumerate(grid):
-        for j, v in enumerate(row):
-            ax.text(j, i, "div" if v is None else f"{v:.3f}", ha="center",
-                    va="center", color="w" if v is None or v < 0.5 else "k")
-    ax.set_xticks(range(len(xs)), [str(v) for v in xs])
-    ax.set_yticks(range(len(ys)), [str(v) for v in ys])
-    ax.set(xlabel=x, ylabel=y)
-    fig.colorbar(image, ax=ax, label=metric)
-    return _save(fig, path)
+    order = lambda values: sorted(values, key=float)  # noqa: E731
+    rows = order({k[0] for k in cells})
+    cols = order({k[1] for k in cells})
+    draw_heatmap(path, (y, rows), (x, cols), cells, metric)
+    return path
 
 
 def train_longer(trials, path):
