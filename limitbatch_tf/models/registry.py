@@ -41,6 +41,18 @@ def batch_norm_for(config, layout):
     return make_batch_norm(mode, **kwargs)
 
 
+def bn_span_of(config, layout):
+    """Examples per BN statistic (MLPerf's model_bn_span), None without BN."""
+    if config.model not in HAS_BATCH_NORM:
+        return None
+    b, replicas = layout.per_replica_batch, layout.num_replicas
+    if config.bn_span is not None:
+        return config.bn_span
+    return {"local": b, "ghost": config.ghost_batch_size,
+            "grouped": (config.bn_group_size or 1) * b,
+            "sync": replicas * b}[config.bn]
+
+
 def _resnet(builder):
     def build(info, config, layout):
         return builder(num_classes=info.num_classes, input_shape=info.image_shape,

@@ -166,7 +166,12 @@ def run(config: Config, strategy=None) -> dict:
     build_optimizer(config, plan.schedule)  # validate flags before writing
     resuming = run_dir.prepare(config)
     mlperf = MlperfLog(config.model_dir)
-    mlperf.init_start(config, plan, sum(source.eval_splits.values()))
+    bn_span = model_registry.bn_span_of(config, layout)
+    if bn_span is not None:
+        print(f"batch norm: {bn_span} examples per statistic (micro-batch "
+              f"{layout.per_replica_batch} x {layout.micro_batches} per "
+              f"replica, {layout.num_replicas} replicas)", flush=True)
+    mlperf.init_start(config, plan, sum(source.eval_splits.values()), bn_span)
 
     # --- model and optimizer -----------------------------------------------
     keras.utils.set_random_seed(config.seed)
@@ -221,7 +226,7 @@ def run(config: Config, strategy=None) -> dict:
         "step_layout": dataclasses.asdict(layout),
         "peak_learning_rate": plan.peak_lr,
         "num_replicas": strategy.num_replicas_in_sync,
-        "strategy": type(strategy).__name__,
+        "strategy": type(strategy).__name__, "bn_span": bn_span,
         # Evaluations after the restored step belong to the lost future.
         "history": [h for h in previous.get("history", [])
                     if resuming and h["step"] <= step],

@@ -9,7 +9,11 @@
 - ``noise_scale``: the simple gradient noise scale B_simple = tr(Sigma)/|G|^2
   of McCandlish et al. (2018), from micro-batch (size b) and global (size B)
   gradients of the same parameters with the unbiased two-size estimator,
-  numerator and denominator averaged separately (EMA) before dividing.
+  numerator and denominator averaged separately (EMA) before dividing;
+  plus the signal/noise split of appendix 6.1 at the run's batch size B:
+  signal power |G|^2 (along the true gradient), noise power tr(Sigma)/B
+  (perpendicular, for many parameters), so SNR = B / B_simple: the signal
+  of a summed batch grows like B, its noise like sqrt(B).
 All go to TensorBoard and to results.json["telemetry"].
 """
 from __future__ import annotations
@@ -44,6 +48,10 @@ class NoiseScaleEMA:
     @property
     def b_simple(self):
         return self.trace / self.grad_sq if self.grad_sq > 0 else float("nan")
+
+    def snr(self, batch_size):
+        """Appendix 6.1: signal power |G|^2 over noise power tr(Sigma)/B."""
+        return batch_size / self.b_simple if self.trace > 0 else float("nan")
 
     def state(self):
         return [self.grad_sq, self.trace, self.weight]
@@ -88,7 +96,9 @@ class Probes:
                 self.noise.update(small, big, b_small, self.layout.global_batch)
                 scalars.update(noise_scale_b_simple=self.noise.b_simple,
                                noise_scale_trace_sigma=self.noise.trace,
-                               noise_scale_grad_sq=self.noise.grad_sq)
+                               noise_scale_grad_sq=self.noise.grad_sq,
+                               signal_to_noise=self.noise.snr(
+                                   self.layout.global_batch))
             if "grad_norm" in self.record:
                 self.record["grad_norm"].append(
                     {"step": step, "grad_norm": scalars["grad_norm"]})
@@ -124,6 +134,11 @@ class Probes:
                                   "trace_sigma": self.noise.trace,
                                   "grad_norm_sq": self.noise.grad_sq,
                                   "b_small": self.layout.per_replica_batch,
-                                  "b_big": self.layout.global_batch}
+                                  "b_big": self.layout.global_batch,
+                                  "signal_power": self.noise.grad_sq,
+                                  "noise_power": self.noise.trace
+                                  / self.layout.global_batch,
+                                  "signal_to_noise": self.noise.snr(
+                                      self.layout.global_batch)}
             out["noise_scale_state"] = self.noise.state()
         return out

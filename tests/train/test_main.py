@@ -145,6 +145,9 @@ def test_resnet_run_writes_a_compliant_mlperf_log(tmp_path):
         cwd=str(tmp_path), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "SUCCESS" in proc.stdout + proc.stderr
+    log = (tmp_path / "mllog.txt").read_text()
+    assert '"key": "model_bn_span", "value": 2' in log
+    assert '"key": "opt_name", "value": "lars"' in log
 
 
 def test_command_line_exit_code(tmp_path):

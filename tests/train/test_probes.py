@@ -61,6 +61,7 @@ def test_measured_noise_scale_matches_per_example_gradients():
     assert ema.grad_sq == pytest.approx(grad_sq, rel=0.10)
     assert ema.trace == pytest.approx(trace, rel=0.10)
     assert ema.b_simple == pytest.approx(trace / grad_sq, rel=0.15)
+    assert ema.snr(32) == pytest.approx(32 * grad_sq / trace, rel=0.15)
 
 
 def test_loop_records_telemetry(tmp_path):
@@ -80,6 +81,8 @@ def test_loop_records_telemetry(tmp_path):
         "lenet5/conv1/kernel", "lenet5/conv2/kernel", "lenet5/fc1/kernel",
         "lenet5/fc2/kernel", "lenet5/logits/kernel"}
     assert t["noise_scale"]["b_small"] == 16 and t["noise_scale"]["b_big"] == 64
+    ns = t["noise_scale"]
+    assert ns["signal_to_noise"] == pytest.approx(64 / ns["b_simple"])
     assert results["telemetry"]["weight_distance"][-1]["global"] > 0
 
 

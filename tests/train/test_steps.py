@@ -8,6 +8,7 @@ from limitbatch_tf import distribute
 from limitbatch_tf.data import base
 from limitbatch_tf.data.in_memory import InMemorySource
 from limitbatch_tf.models import lenet
+from limitbatch_tf.optimizers import build_optimizer
 from limitbatch_tf.train.steps import StepFunctions
 from fakedata import make_images
 
@@ -24,7 +25,7 @@ def _ce(labels, logits):
 
 
 def _train(source, replicas, global_batch, micro=None, steps=3,
-           clip_global_norm=None):
+           clip_global_norm=None, optimizer_name="momentum", lr=0.1):
     """Weights after ``steps`` SGD-momentum updates from a fixed init."""
     devices = [d.name for d in tf.config.list_logical_devices("CPU")[:replicas]]
     strategy = (distribute.cpu_mirrored_strategy(devices) if replicas > 1
@@ -34,7 +35,7 @@ def _train(source, replicas, global_batch, micro=None, steps=3,
     keras.utils.set_random_seed(1)
     with strategy.scope():
         model = lenet.lenet5((28, 28, 1), 10)
-        optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+        optimizer = build_optimizer(optimizer_name, lr, weight_decay=1e-4)
         optimizer.build(model.trainable_variables)
     fns = StepFunctions(strategy, model, optimizer, layout, _ce,
                         clip_global_norm=clip_global_norm)
@@ -62,6 +63,14 @@ def test_same_update_as_one_device_one_batch(source, reference, replicas, micro)
     np.testing.assert_allclose(loss, reference[1], rtol=1e-5)
     for got, want in zip(weights, reference[0]):
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)
+
+
+@pytest.mark.parametrize("name, lr", [("lars", 2.0), ("lamb", 0.01)])
+def test_accumulation_equals_one_batch_for_large_batch_optimizers(source, name, lr):
+    want, _ = _train(source, 1, 48, optimizer_name=name, lr=lr)
+    got, _ = _train(source, 4, 48, micro=6, optimizer_name=name, lr=lr)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=5e-4, atol=5e-6)
 
 
 def test_padding_rows_do_not_change_the_update(source):
