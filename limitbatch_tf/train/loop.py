@@ -66,6 +66,14 @@ def make_plan(config: Config, num_train: int, num_replicas: int) -> Plan:
                           f"training examples of --dataset={config.dataset}")
     layout = StepLayout.resolve(batch, num_replicas, config.micro_batch_size,
                                 allow_padding=full or config.pad_batches)
+    if ("noise_scale" in config.probes()
+            and layout.per_replica_batch == layout.global_batch):
+        # McCandlish et al.'s estimator needs gradients at two batch sizes:
+        # per-replica micro-batch (b) and global (B); b == B gives 0/0.
+        raise ConfigError(
+            f"--telemetry=noise_scale needs two gradient sizes: run on more "
+            f"than one replica or set --micro_batch_size below the "
+            f"per-replica batch ({layout.per_replica_batch})")
     if config.train_steps is not None:
         total = config.train_steps
     else:

@@ -93,6 +93,8 @@ def _main(argv, capsys):
     (["--optimizer=lars", "--layerwise"], "--optimizer=lars: `layerwise=True`"),
     (["--optimizer=adam", "--momentum=0.5"], "--momentum applies to"),
     (["--optimizer=lamb", "--trust_ratio_bounds=2,1"], "0 <= lo <= hi"),
+    (["--batch_size=64", "--telemetry=noise_scale"],
+     "--telemetry=noise_scale needs two gradient sizes"),
 ])
 def test_bad_input_is_one_clear_line(data_dir, tmp_path, capsys, args, message):
     argv = ["--dataset=mnist", f"--data_dir={data_dir}",
