@@ -213,6 +213,15 @@ class GroupedBatchNormalization(keras.layers.BatchNormalization):
         })
         return config
 
+    def compute_mask(self, inputs, mask=None):
+        # A [batch] mask is per-example weights for the statistics (padded
+        # rows), not a Keras positional mask: do not attach it to the output
+        # (Conv2D and pooling downstream cannot take it). Positional masks
+        # pass through as in keras.layers.BatchNormalization.
+        if mask is not None and len(mask.shape) == 1 and len(inputs.shape) > 2:
+            return None
+        return super().compute_mask(inputs, mask)
+
     def call(self, inputs, training=None, mask=None):
         if not (training and self.trainable):
             return super().call(inputs, training=False)

@@ -35,7 +35,9 @@ def batch_norm_for(config, layout):
         kwargs = {"replica_group_size": config.bn_group_size}
     if mode != "local":
         kwargs["micro_batches_per_step"] = layout.micro_batches
-    elif layout.micro_batches > 1:
+    elif layout.micro_batches > 1 or layout.padding:
+        # Keras's layer has neither the micro-batch momentum correction nor
+        # a [batch] mask for padded rows; group 1 is its local statistics.
         mode, kwargs = "grouped", {"replica_group_size": 1,
                                    "micro_batches_per_step": layout.micro_batches}
     return make_batch_norm(mode, **kwargs)
@@ -59,7 +61,9 @@ def _resnet(builder):
                        batch_norm=batch_norm_for(config, layout),
                        bn_momentum=config.bn_momentum,
                        bn_epsilon=config.bn_epsilon,
-                       zero_init_last_bn_gamma=config.zero_init_last_bn_gamma)
+                       zero_init_last_bn_gamma=config.zero_init_last_bn_gamma,
+                       # Padded (weight-0) rows stay out of BN statistics.
+                       example_weights_input=layout.padding > 0)
     return build
 
 

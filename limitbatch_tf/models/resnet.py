@@ -15,6 +15,13 @@ Weight decay lives in the optimizer (no kernel_regularizer); BN gammas and
 betas and the dense bias are rank 1, which the optimizers exclude from decay.
 The batch-norm layer is a constructor argument so the BN mode (local, ghost,
 grouped, sync) is the caller's choice.
+
+With ``example_weights_input=True`` the model takes ``[images, weights]``
+(weights of shape [batch], 0 for padded rows) and passes the weights as the
+``mask`` of every batch-norm layer, so zero-weight padding (the exact full
+batch of issue 5: 1,281,167 examples on any replica count) stays out of the
+batch statistics as it stays out of the loss; the batch-norm layer must take
+a [batch] mask (GroupedBatchNormalization does).
 """
 from __future__ import annotations
 
@@ -27,27 +34,29 @@ _EXPANSION = 4
 
 
 def _bottleneck(x, filters, stride, batch_norm, name, zero_init_last_gamma):
+    """``batch_norm(x, name, gamma_initializer=)`` applies one BN layer."""
     shortcut = x
     out_filters = filters * _EXPANSION
     if stride != 1 or x.shape[-1] != out_filters:
         shortcut = layers.Conv2D(out_filters, 1, strides=stride, use_bias=False,
                                  name=f"{name}_proj_conv")(x)
-        shortcut = batch_norm(name=f"{name}_proj_bn")(shortcut)
+        shortcut = batch_norm(shortcut, f"{name}_proj_bn")
     y = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_conv1")(x)
-    y = layers.ReLU(name=f"{name}_relu1")(batch_norm(name=f"{name}_bn1")(y))
+    y = layers.ReLU(name=f"{name}_relu1")(batch_norm(y, f"{name}_bn1"))
     y = layers.Conv2D(filters, 3, strides=stride, padding="same",
                       use_bias=False, name=f"{name}_conv2")(y)
-    y = layers.ReLU(name=f"{name}_relu2")(batch_norm(name=f"{name}_bn2")(y))
+    y = layers.ReLU(name=f"{name}_relu2")(batch_norm(y, f"{name}_bn2"))
     y = layers.Conv2D(out_filters, 1, use_bias=False, name=f"{name}_conv3")(y)
-    y = batch_norm(name=f"{name}_bn3", gamma_initializer=(
-        "zeros" if zero_init_last_gamma else "ones"))(y)
+    y = batch_norm(y, f"{name}_bn3", gamma_initializer=(
+        "zeros" if zero_init_last_gamma else "ones"))
     return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")(
         [shortcut, y]))
 
 
 def bottleneck_resnet(input_shape, num_classes, *, imagenet_stem: bool,
                       batch_norm=None, bn_momentum=0.9, bn_epsilon=1e-5,
-                      zero_init_last_bn_gamma=True, name="resnet"):
+                      zero_init_last_bn_gamma=True, example_weights_input=False,
+                      name="resnet"):
     """The generic builder behind both configurations.
 
     Args:
@@ -62,23 +71,28 @@ def bottleneck_resnet(input_shape, num_classes, *, imagenet_stem: bool,
         Default to 0.9 and 1e-5 (MLPerf).
       zero_init_last_bn_gamma: zero gamma of each block's last BN. Defaults
         to True.
+      example_weights_input: take ``[images, weights]`` and mask every BN
+        with the weights (see the module docstring). Defaults to False.
     """
     make_bn = batch_norm or layers.BatchNormalization
+    images = keras.Input(shape=input_shape, name="images")
+    weights = (keras.Input(shape=(), name="example_weights")
+               if example_weights_input else None)
 
-    def bn(name, gamma_initializer="ones"):
-        return make_bn(name=name, momentum=bn_momentum, epsilon=bn_epsilon,
-                       gamma_initializer=gamma_initializer)
+    def bn(x, name, gamma_initializer="ones"):
+        layer = make_bn(name=name, momentum=bn_momentum, epsilon=bn_epsilon,
+                        gamma_initializer=gamma_initializer)
+        return layer(x) if weights is None else layer(x, mask=weights)
 
-    inputs = keras.Input(shape=input_shape)
     if imagenet_stem:
         x = layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False,
-                          name="stem_conv")(inputs)
-        x = layers.ReLU(name="stem_relu")(bn("stem_bn")(x))
+                          name="stem_conv")(images)
+        x = layers.ReLU(name="stem_relu")(bn(x, "stem_bn"))
         x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
     else:
         x = layers.Conv2D(64, 3, padding="same", use_bias=False,
-                          name="stem_conv")(inputs)
-        x = layers.ReLU(name="stem_relu")(bn("stem_bn")(x))
+                          name="stem_conv")(images)
+        x = layers.ReLU(name="stem_relu")(bn(x, "stem_bn"))
     for stage, (blocks, filters) in enumerate(zip(_STAGES, _FILTERS)):
         for block in range(blocks):
             stride = 2 if block == 0 and stage > 0 else 1
@@ -86,7 +100,8 @@ def bottleneck_resnet(input_shape, num_classes, *, imagenet_stem: bool,
                             zero_init_last_bn_gamma)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = layers.Dense(num_classes, dtype="float32", name="logits")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(images if weights is None else [images, weights],
+                       outputs, name=name)
 
 
 def resnet50_v1_5(num_classes=1000, input_shape=(224, 224, 3), **kwargs):

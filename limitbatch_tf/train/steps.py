@@ -65,11 +65,21 @@ class StepFunctions:
         self.eval_loop = tf.function(self._eval_loop)
 
     # --- per-replica pieces -------------------------------------------------
+    def _call_model(self, images, weights, training):
+        """Models built for padded layouts take the example weights too.
+
+        models/resnet.py's ``example_weights_input``: the weights mask padded
+        rows out of batch-norm statistics.
+        """
+        if len(getattr(self.model, "inputs", None) or ()) == 2:
+            return self.model([images, weights], training=training)
+        return self.model(images, training=training)
+
     def _gradients(self, batch):
         """(loss share, gradient of sum(w*loss)/B, squared norm of the micro-batch mean gradient)."""
         images, labels, weights = batch
         with tf.GradientTape() as tape:
-            logits = self.model(images, training=True)
+            logits = self._call_model(images, weights, training=True)
             per_example = self.loss_fn(labels, logits)
             loss = tf.reduce_sum(per_example * weights) / self.layout.global_batch
             scaled = self.optimizer.scale_loss(loss)
@@ -144,7 +154,7 @@ class StepFunctions:
 
     def _eval_step(self, batch):
         images, labels, weights = batch
-        logits = self.model(images, training=False)
+        logits = self._call_model(images, weights, training=False)
         labels = tf.cast(labels, tf.int32)
         per_example = self.eval_loss_fn(labels, logits)
         correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),

@@ -39,3 +39,53 @@ def test_forward_backward(builder, size):
     assert logits.shape == (2, 10) and logits.dtype == tf.float32
     assert all(g is not None for g in grads)
     assert np.isfinite(float(loss))
+
+
+def test_padded_rows_stay_out_of_batch_norm():
+    """Issue 5: a model built with example weights trains on real rows +
+    zero-weight padding exactly as the same model on the real rows alone:
+    same logits for the real rows, same gradients, same moving statistics."""
+    from limitbatch_tf.layers import make_batch_norm
+    bn = make_batch_norm("grouped", replica_group_size=1)
+    kwargs = dict(num_classes=10, input_shape=(16, 16, 3), batch_norm=bn,
+                  zero_init_last_bn_gamma=False)
+    plain = resnet.resnet50_cifar(**kwargs)
+    masked = resnet.resnet50_cifar(example_weights_input=True, **kwargs)
+    masked.set_weights(plain.get_weights())
+    real = tf.random.normal([3, 16, 16, 3], seed=1)
+    padding = 100.0 * tf.random.normal([2, 16, 16, 3], seed=2)  # garbage rows
+    weights = tf.constant([1.0, 1.0, 1.0, 0.0, 0.0])
+    labels = tf.constant([1, 2, 3, 0, 0])
+
+    def grads(model, inputs, w):
+        with tf.GradientTape() as tape:
+            logits = model(inputs, training=True)
+            loss = tf.reduce_sum(w * tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels[:len(w)], logits)) / 3.0
+        return logits, tape.gradient(loss, model.trainable_variables)
+
+    want_logits, want = grads(plain, real, weights[:3])
+    got_logits, got = grads(masked, [tf.concat([real, padding], 0), weights],
+                            weights)
+    np.testing.assert_allclose(got_logits[:3], want_logits, rtol=1e-4, atol=1e-4)
+    for g, w in zip(got, want):
+        # float32 through 50 layers: relative to the largest entry
+        np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-3 * np.abs(w).max())
+    for a, b in zip(masked.non_trainable_variables, plain.non_trainable_variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_registry_masks_batch_norm_only_when_the_layout_pads():
+    from limitbatch_tf.config import Config
+    from limitbatch_tf.data.base import DatasetInfo, StepLayout
+    from limitbatch_tf.layers import GroupedBatchNormalization
+    from limitbatch_tf.models.registry import build_model
+    info = DatasetInfo("fake", (16, 16, 3), 10, 10)
+    config = Config(model="resnet50_cifar", bn="local")
+    padded = StepLayout.resolve(10, 1, 4, allow_padding=True)  # 3 x 4, 2 pad
+    model = build_model("resnet50_cifar", info, config, padded)
+    assert [i.name for i in model.inputs] == ["images", "example_weights"]
+    bns = [l for l in model.layers if "bn" in l.name]
+    assert bns and all(isinstance(l, GroupedBatchNormalization) for l in bns)
+    exact = StepLayout.resolve(8, 1, 4)
+    assert len(build_model("resnet50_cifar", info, config, exact).inputs) == 1

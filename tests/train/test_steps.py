@@ -140,3 +140,44 @@ def test_full_batch_gradient_equals_numpy_full_dataset_gradient(source):
     want = [features.T @ p / n, p.sum(0) / n]
     for got, ref in zip(grads, want):
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=2e-6)
+
+
+def _bn_model(example_weights_input):
+    """Conv -> cross-replica BN -> dense; with example weights as the BN mask."""
+    from limitbatch_tf.layers import GroupedBatchNormalization
+    images = keras.Input((28, 28, 1))
+    weights = keras.Input(()) if example_weights_input else None
+    x = keras.layers.Conv2D(4, 3, strides=2, use_bias=False)(images)
+    bn = GroupedBatchNormalization(replica_group_size="all")
+    x = bn(x) if weights is None else bn(x, mask=weights)
+    x = keras.layers.Flatten()(keras.layers.ReLU()(x))
+    outputs = keras.layers.Dense(10)(x)
+    return keras.Model(images if weights is None else [images, weights], outputs)
+
+
+def _train_bn(source, replicas, global_batch, steps=2):
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")[:replicas]]
+    strategy = (distribute.cpu_mirrored_strategy(devices) if replicas > 1
+                else tf.distribute.OneDeviceStrategy(devices[0]))
+    layout = base.StepLayout.resolve(global_batch, replicas, allow_padding=True)
+    keras.utils.set_random_seed(1)
+    with strategy.scope():
+        model = _bn_model(layout.padding > 0)
+        optimizer = build_optimizer("momentum", 0.1)
+        optimizer.build(model.trainable_variables)
+    fns = StepFunctions(strategy, model, optimizer, layout, _ce)
+    iterator = iter(strategy.distribute_datasets_from_function(
+        lambda ctx: source.train_dataset(ctx, layout, seed=7)))
+    fns.train_loop(iterator, tf.constant(steps))
+    return layout, [v.numpy() for v in model.variables]
+
+
+def test_padding_rows_stay_out_of_batch_norm_across_replicas(source):
+    """Issue 5: 30 examples on 4 replicas (8 rows each, 2 padded) with
+    cross-replica BN masked by the example weights train like one device on
+    the 30 examples: the padding touches neither loss nor BN statistics."""
+    layout, got = _train_bn(source, 4, 30)
+    assert layout.padding == 2
+    _, want = _train_bn(source, 1, 30)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
