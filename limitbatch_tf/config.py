@@ -204,6 +204,16 @@ class Config:
     steps_per_loop: int = _field(
         50, "Training steps run inside one tf.function call (the MLPerf "
         "host loop).", minimum=1, identity=False)
+    precision: str = _field(
+        "auto", "Keras dtype policy: float32, mixed_bfloat16 or mixed_float16 "
+        "(float16 adds dynamic loss scaling); auto = mixed_bfloat16 on TPU, "
+        "float32 elsewhere. Variables, BN statistics, logits and the loss "
+        "stay float32.", choices=("auto", "float32", "mixed_bfloat16",
+                                  "mixed_float16"))
+    jit_compile: bool = _field(
+        False, "XLA-compile each replica's forward and backward pass on "
+        "CPU/GPU (TPU steps are always XLA-compiled). Not with cross-replica "
+        "BN groups: their all-reduce runs outside XLA.", identity=False)
     eval_every_epochs: float = _field(
         1.0, "Evaluate (and checkpoint) every this many epochs.",
         minimum=1e-9, identity=False)
@@ -235,6 +245,12 @@ class Config:
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             yield f.name, _base_type(hints[f.name]), f.default, f.metadata
+
+    def resolved_precision(self, on_tpu: bool) -> str:
+        """--precision with auto resolved for the hardware."""
+        if self.precision != "auto":
+            return self.precision
+        return "mixed_bfloat16" if on_tpu else "float32"
 
     def identity(self) -> dict:
         """The settings that define a run's result (checked on resume)."""

@@ -85,6 +85,26 @@ def make_plan(config: Config, num_train: int, num_replicas: int) -> Plan:
     return Plan(layout, num_train, total, every, peak_lr, schedule)
 
 
+def set_precision(config: Config, strategy, bn_span, layout) -> str:
+    """Sets Keras's global dtype policy for this run; returns its name.
+
+    Always set (float32 included): the policy is process-global, and a run
+    must not inherit the previous run's.
+    """
+    on_tpu = isinstance(strategy, tf.distribute.TPUStrategy)
+    precision = config.resolved_precision(on_tpu)
+    keras.mixed_precision.set_global_policy(precision)
+    if (config.jit_compile and not on_tpu and bn_span is not None
+            and layout.num_replicas > 1
+            and bn_span > layout.per_replica_batch):
+        raise ConfigError(
+            f"--jit_compile: batch norm spans {bn_span} examples across "
+            f"replicas (per-replica batch {layout.per_replica_batch}); its "
+            f"all-reduce cannot run inside XLA off TPU: use --bn=local/ghost "
+            f"or drop --jit_compile")
+    return precision
+
+
 def make_schedule(config: Config, spe: float, total: int, batch: int):
     """The paper's recipe: scaled peak LR, warmup, decay (one place)."""
     try:
@@ -172,9 +192,10 @@ def run(config: Config, strategy=None) -> dict:
                      strategy.num_replicas_in_sync)
     layout = plan.layout
     build_optimizer(config, plan.schedule)  # validate flags before writing
+    bn_span = model_registry.bn_span_of(config, layout)
+    precision = set_precision(config, strategy, bn_span, layout)
     resuming = run_dir.prepare(config)
     mlperf = MlperfLog(config.model_dir)
-    bn_span = model_registry.bn_span_of(config, layout)
     if bn_span is not None:
         print(f"batch norm: {bn_span} examples per statistic (micro-batch "
               f"{layout.per_replica_batch} x {layout.micro_batches} per "
@@ -190,11 +211,16 @@ def run(config: Config, strategy=None) -> dict:
         except ValueError as e:  # BN span / group that the layout cannot hold
             raise ConfigError(f"--model={config.model}: {e}") from None
         optimizer = build_optimizer(config, plan.schedule)
+        if precision == "mixed_float16":
+            # float16 gradients underflow without it (Micikevicius et al.
+            # 2018); Keras's dynamic loss scaling, which steps.py honours.
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(model.trainable_variables)
     if config.print_exclusions:
         _print_exclusions(optimizer)
     previous = read_json(os.path.join(config.model_dir, RESULTS_FILE)) or {}
-    probes = Probes(config.probes(), strategy, model, optimizer, layout,
+    probes = Probes(config.probes(), strategy, model,
+                    getattr(optimizer, "inner_optimizer", optimizer), layout,
                     previous.get("telemetry") if resuming else None)
     steps = StepFunctions(
         strategy, model, optimizer, layout,
@@ -202,7 +228,8 @@ def run(config: Config, strategy=None) -> dict:
                                   label_smoothing=config.label_smoothing),
         eval_loss_fn=per_example_cross_entropy,
         clip_global_norm=config.clip_global_norm, clip_norm=config.clip_norm,
-        measure_gradients=probes.measure_gradients)
+        measure_gradients=probes.measure_gradients,
+        jit_compile=config.jit_compile)
 
     # --- checkpoint ----------------------------------------------------------
     # Dropout's SeedGenerator states are not tracked by the model's
@@ -235,6 +262,7 @@ def run(config: Config, strategy=None) -> dict:
         "peak_learning_rate": plan.peak_lr,
         "num_replicas": strategy.num_replicas_in_sync,
         "strategy": type(strategy).__name__, "bn_span": bn_span,
+        "precision": precision, "jit_compile": config.jit_compile,
         # Evaluations after the restored step belong to the lost future.
         "history": [h for h in previous.get("history", [])
                     if resuming and h["step"] <= step],
