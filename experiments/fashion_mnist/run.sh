@@ -3,7 +3,7 @@
 #
 #   bash experiments/fashion_mnist/run.sh [PART ...]    (default: all parts)
 #
-# PART is one of baseline table3 regime longer. Every part is a sweep store
+# PART is one of baseline table3 linear regime longer. Every part is a sweep store
 # under experiments/fashion_mnist/results/; running this again resumes:
 # finished trials are read back, interrupted ones resume from their
 # checkpoints (tools/sweep.py). Then regenerate the report's tables and plots:
@@ -61,6 +61,11 @@ table3() {
   sweep table3/b256_lars $r 256 0 --tune learning_rate=0.25,1,4 --set optimizer=lars
 }
 
+linear() {
+  # Part 3, Definition 2.1: the baseline recipe with the LR x B/256.
+  sweep regime/linear $HERE/linear.yaml 512,1024,...,32768,full 0
+}
+
 regime() {
   # Part 3: the regime map, B = 256 ... 32K and full (55,000), LR tuned per
   # batch size on a x4 grid around sqrt scaling from B0 = 256.
@@ -84,11 +89,11 @@ longer() {
 }
 
 parts=("$@")
-[ ${#parts[@]} -eq 0 ] && parts=(baseline table3 regime longer)
+[ ${#parts[@]} -eq 0 ] && parts=(baseline table3 linear regime longer)
 for part in "${parts[@]}"; do
   case $part in
-    baseline|table3|regime|longer) $part ;;
-    *) echo "run.sh: unknown part '$part' (baseline table3 regime longer)" >&2
+    baseline|table3|linear|regime|longer) $part ;;
+    *) echo "run.sh: unknown part '$part' (baseline table3 linear regime longer)" >&2
        exit 2 ;;
   esac
 done
