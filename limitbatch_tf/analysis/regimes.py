@@ -100,7 +100,12 @@ def _groups(trials):
 
 
 def find_baseline(trials, base_batch_size=None, optimizer="momentum"):
-    """The baseline group: B0 (given or the smallest batch of ``optimizer``)."""
+    """The baseline group: B0 (given or the smallest batch of ``optimizer``).
+
+    ``trials`` may be only the baseline's own runs (e.g. its seeds in a
+    store of their own), which is how a store where other recipes also ran
+    at B0 names its baseline unambiguously.
+    """
     candidates = [t for t in trials if t.optimizer == optimizer
                   and not t.layerwise and t.accuracy is not None]
     if base_batch_size is not None:
@@ -145,9 +150,19 @@ def steps_to_target(trials, target):
     return best
 
 
-def classify(trials, base_batch_size=None, baseline_optimizer="momentum"):
-    """Applies Definitions 2.1-2.3 to a store's trials; returns a Report."""
-    base = find_baseline(trials, base_batch_size, baseline_optimizer)
+def classify(trials, base_batch_size=None, baseline_optimizer="momentum",
+             baseline_trials=None):
+    """Applies Definitions 2.1-2.3 to a store's trials; returns a Report.
+
+    ``baseline_trials``: the baseline's runs, when they are not simply the
+    best ``baseline_optimizer`` recipe at the smallest batch of ``trials``
+    (they are then judged with the rest too). Defaults to None.
+    """
+    if baseline_trials is not None:
+        trials = list(trials) + [t for t in baseline_trials
+                                 if t.path not in {u.path for u in trials}]
+    base = find_baseline(baseline_trials or trials, base_batch_size,
+                         baseline_optimizer)
     target = ACCURACY_FRACTION * base.accuracy
     max_loss = LOSS_FACTOR * base.loss if base.loss is not None else float("inf")
     to_target = steps_to_target(trials, target)

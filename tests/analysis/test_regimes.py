@@ -104,3 +104,25 @@ def test_tool(tmp_path, capsys):
     (tmp_path / "bad" / "results.json").write_text("{")
     assert regimes_tool.main([str(tmp_path / "bad")]) == 2
     assert "malformed JSON" in capsys.readouterr().err
+
+
+def test_named_baseline_store_wins_over_better_recipes_at_b0(tmp_path):
+    """A tuned recipe at B0 in the sweep must not replace the baseline:
+    --baseline_store names it (its seeds), and targets follow from it."""
+    write_trial(tmp_path / "base", "s0", 256, 0.880, lr=0.05, lr_scaling="none")
+    write_trial(tmp_path / "base", "s1", 256, 0.882, lr=0.05, seed=1,
+                lr_scaling="none")
+    write_trial(tmp_path / "sweep", "tuned256", 256, 0.910, lr=0.4,
+                lr_scaling="sqrt")
+    write_trial(tmp_path / "sweep", "lin1k", 1024, 0.878, lr=0.05)
+    baseline = store.load_store(str(tmp_path / "base"))
+    report = regimes.classify(store.load_store(str(tmp_path / "sweep")),
+                              baseline_trials=baseline)
+    assert report.baseline.accuracy == pytest.approx(0.881)
+    assert report.baseline.num_seeds == 2
+    assert {r.batch_size: r.linear_ok for r in report.rows}[1024] is True
+    # without naming it, the better tuned recipe at 256 becomes the baseline
+    merged = store.load_store(str(tmp_path))
+    assert regimes.classify(merged).baseline.accuracy == pytest.approx(0.910)
+    assert regimes_tool.main([str(tmp_path / "sweep"), "--baseline_store",
+                              str(tmp_path / "base")]) == 0
