@@ -192,3 +192,32 @@ def test_group_assignment_must_partition_replicas(strategy):
                                        "float32"))
     with pytest.raises(ValueError, match="must partition"):
         strategy.run(lambda v: layer(v, training=True), args=(x,))
+
+
+def test_cross_replica_sum_equals_all_reduce_with_gradients(strategy):
+    """The BN all-reduce (which avoids TF's whole-graph custom-gradient walk)
+    returns and differentiates exactly like ReplicaContext.all_reduce."""
+    x = np.arange(REPLICAS * PER_REPLICA * 3, dtype=np.float32).reshape(
+        REPLICAS * PER_REPLICA, 3) / 7.0
+    weights = np.linspace(-1.0, 2.0, REPLICAS * PER_REPLICA * 3,
+                          dtype=np.float32).reshape(-1, 3)
+
+    def step(values, w, ours):
+        ctx = tf.distribute.get_replica_context()
+        with tf.GradientTape() as tape:
+            tape.watch(values)
+            s = tf.reduce_sum(values * values, 0)
+            total = (gbn_module.cross_replica_sum(ctx, s) if ours
+                     else ctx.all_reduce(tf.distribute.ReduceOp.SUM, s))
+            loss = tf.reduce_sum(total * tf.reduce_sum(w, 0))
+        return total, tape.gradient(loss, values)
+
+    results = {}
+    for ours in (True, False):
+        fn = tf.function(lambda v, w, o=ours: strategy.run(step, args=(v, w, o)))
+        total, grad = fn(_distribute(strategy, x), _distribute(strategy, weights))
+        results[ours] = ([t.numpy() for t in strategy.experimental_local_results(total)],
+                         [g.numpy() for g in strategy.experimental_local_results(grad)])
+    np.testing.assert_allclose(results[True][0], results[False][0], rtol=1e-6)
+    np.testing.assert_allclose(results[True][1], results[False][1], rtol=1e-6)
+    np.testing.assert_allclose(results[True][0][0], (x * x).sum(0), rtol=1e-5)
