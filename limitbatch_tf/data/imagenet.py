@@ -360,12 +360,12 @@ class ImageNetSource:
                 tf.range(len(slices)), seed=order_key)
             paths, skips, takes = (tf.gather(t, order) for t in (paths, skips, takes))
         cycle = max(1, min(len(slices), _CYCLE_LENGTH))
+        parallel = dict(num_parallel_calls=tf.data.AUTOTUNE,
+                        deterministic=True) if cycle > 1 else {}
         return tf.data.Dataset.from_tensor_slices((paths, skips, takes)).interleave(
             lambda path, skip, take: tf.data.TFRecordDataset(
                 path, buffer_size=_READ_BUFFER).skip(skip).take(take),
-            cycle_length=cycle, block_length=1,
-            num_parallel_calls=tf.data.AUTOTUNE if cycle > 1 else None,
-            deterministic=True)
+            cycle_length=cycle, block_length=1, **parallel)
 
     @staticmethod
     def _block_shuffle(records, size, key):
