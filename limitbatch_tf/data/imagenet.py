@@ -12,7 +12,8 @@ TFRecords too, keys ``image`` and ``label`` 0..999).
 Counts: the canonical 1,281,167 / 50,000 when the complete 1024 / 128 shard
 sets are present; otherwise records are counted once and the per-file counts
 kept in ``limitbatch_tf_counts.json`` next to the data (in memory only when
-that folder is read-only).
+that folder is read-only). Files are accessed through tf.io.gfile, so
+--data_dir may be a gs:// bucket.
 
 Sharding over input pipelines (``tf.distribute.InputContext``):
 
@@ -41,7 +42,6 @@ current epoch as raw records, before any decoding.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import os
 import re
@@ -125,7 +125,7 @@ def find_shards(data_dir: str, prefix: str):
     """
     pattern = re.compile(rf"{prefix}-(\d{{5}})-of-(\d{{5}})$")
     found = {}
-    for path in glob.glob(os.path.join(glob.escape(data_dir), f"{prefix}-*-of-*")):
+    for path in tf.io.gfile.glob(os.path.join(data_dir, f"{prefix}-*-of-*")):
         match = pattern.match(os.path.basename(path))
         if match:
             found.setdefault(int(match.group(2)), set()).add(int(match.group(1)))
@@ -161,8 +161,8 @@ def count_records(paths):
 
 
 def _stamp(path):
-    stat = os.stat(path)
-    return [stat.st_size, stat.st_mtime_ns]
+    stat = tf.io.gfile.stat(path)
+    return [stat.length, stat.mtime_nsec]
 
 
 _COUNTED = {}  # path -> (stamp, records): this process's counts
@@ -177,9 +177,9 @@ def cached_counts(paths):
     folder = os.path.dirname(paths[0]) if paths else ""
     cache_path = os.path.join(folder, COUNTS_FILE)
     try:
-        with open(cache_path) as f:
+        with tf.io.gfile.GFile(cache_path) as f:
             stored = json.load(f)
-    except (OSError, ValueError):
+    except (OSError, ValueError, tf.errors.OpError):
         stored = {}
     stamps = {p: _stamp(p) for p in paths}
     counts = {}
@@ -199,10 +199,10 @@ def cached_counts(paths):
             stored[os.path.basename(p)] = {"stamp": stamps[p], "records": n}
         try:
             tmp = f"{cache_path}.tmp{os.getpid()}"
-            with open(tmp, "w") as f:
-                json.dump(stored, f, indent=0, sort_keys=True)
-            os.replace(tmp, cache_path)
-        except OSError:
+            with tf.io.gfile.GFile(tmp, "w") as f:
+                json.dump(stored, f, indent=1, sort_keys=True)
+            tf.io.gfile.rename(tmp, cache_path, overwrite=True)
+        except (OSError, tf.errors.OpError):
             pass  # read-only data: the counts live in this process only
     return [counts[p] for p in paths]
 
@@ -537,7 +537,7 @@ def load(data_dir=None, validation_examples: int = 0, augment: bool = True,
     expected = ("train-%05d-of-NNNNN and validation-%05d-of-NNNNN TFRecord "
                 "shards (e.g. of-01024 / of-00128; tools/"
                 "make_imagenet_tfrecords.py writes them)")
-    if not data_dir or not os.path.isdir(data_dir):
+    if not data_dir or not tf.io.gfile.isdir(data_dir):
         raise DataNotFoundError(
             f"--dataset=imagenet: --data_dir={data_dir} is not a folder; "
             f"expected {expected} or a prepared tfds 'imagenet2012' there")
