@@ -39,7 +39,8 @@ class Config:
     dataset: str = _field("fashion_mnist", "Dataset name (synthetic_* are "
                           "random tensors for throughput).",
                           choices=("mnist", "fashion_mnist", "cifar10",
-                                   "synthetic_imagenet", "synthetic_cifar10"))
+                                   "imagenet", "synthetic_imagenet",
+                                   "synthetic_cifar10"))
     data_dir: Optional[str] = _field(
         None, "Folder of the dataset's files (default: the dataset's "
         "standard location, e.g. /usr/share/datasets/fashion-mnist).",
@@ -48,11 +49,28 @@ class Config:
         0, "Hold out the last N training examples as a validation split "
         "(5000 = the paper's 55K/5K MNIST split).", minimum=0)
     augment: bool = _field(
-        True, "Random crop and flip of CIFAR-10 training images; "
-        "--noaugment for exact full-batch gradient descent.")
+        True, "Random crop and flip of CIFAR-10 / ImageNet training images; "
+        "--noaugment for exact full-batch gradient descent (ImageNet then "
+        "trains on the evaluation center crop).")
     image_size: Optional[int] = _field(
-        None, "Image side of the synthetic datasets (default: 224 / 32).",
-        minimum=8)
+        None, "Image side of imagenet and the synthetic datasets (default: "
+        "224 / 32).", minimum=8)
+    # --- ImageNet input
+    crop_area_range: str = _field(
+        "0.08,1.0", "min,max fraction of the image area the ImageNet "
+        "training crop covers (TPU reference 0.08,1.0; MLPerf 0.05,1.0).")
+    crop_aspect_range: str = _field(
+        "0.75,1.33", "min,max width/height aspect ratio of the ImageNet "
+        "training crop.")
+    label_offset: int = _field(
+        1, "Subtracted from image/class/label of ImageNet TFRecords (1: the "
+        "TPU layout's labels 1..1000 become 0..999).", minimum=0)
+    cache_records: bool = _field(
+        False, "Keep ImageNet's raw (undecoded) records in memory after the "
+        "first pass; file order is then no longer reshuffled per epoch.")
+    shuffle_buffer: int = _field(
+        10000, "ImageNet's training shuffle: each block of this many "
+        "consecutive records is permuted (0 or 1: none).", minimum=0)
     # --- model
     model: str = _field("lenet5", "Model name.",
                         choices=("lenet5", "lenet_tpu", "resnet50_v1_5",
@@ -289,6 +307,12 @@ class Config:
                               f"needs --strategy=mirrored or auto")
         if self.step_boundaries_epochs is not None:
             self.boundaries()
+        self.crop_ranges()
+        if self.dataset != "imagenet":
+            for name in IMAGENET_FLAGS:
+                if getattr(self, name) != _DEFAULTS[name]:
+                    raise ConfigError(f"--{name} applies to --dataset=imagenet "
+                                      f"only")
         self.bounds()
         self.probes()
         if self.momentum != 0.9 and self.optimizer not in ("momentum", "lars"):
@@ -321,6 +345,24 @@ class Config:
             raise ConfigError(
                 f"--step_boundaries_epochs={self.step_boundaries_epochs}: "
                 f"expected comma-separated epochs, e.g. 30,60,80") from None
+
+    def crop_ranges(self):
+        """(--crop_area_range, --crop_aspect_range) as two (lo, hi) tuples."""
+        ranges = []
+        for name, top in (("crop_area_range", 1.0),
+                          ("crop_aspect_range", float("inf"))):
+            value = getattr(self, name)
+            try:
+                lo, hi = (float(x) for x in value.split(","))
+            except ValueError:
+                raise ConfigError(f"--{name}={value}: expected min,max e.g. "
+                                  f"{_DEFAULTS[name]}") from None
+            if not 0 < lo <= hi <= top:
+                bound = "1" if top == 1.0 else "inf"
+                raise ConfigError(f"--{name}={value}: expected 0 < min <= max "
+                                  f"<= {bound}")
+            ranges.append((lo, hi))
+        return tuple(ranges)
 
     def bounds(self):
         """--trust_ratio_bounds as (lo, hi) or None."""
@@ -355,6 +397,11 @@ class Config:
     def default_model_dir(self) -> str:
         return (f"runs/{self.dataset}-{self.model}-{self.optimizer}-"
                 f"b{self.batch_size}-s{self.seed}")
+
+
+IMAGENET_FLAGS = ("crop_area_range", "crop_aspect_range", "label_offset",
+                  "cache_records", "shuffle_buffer")
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Config)}
 
 
 def _base_type(hint):

@@ -58,6 +58,14 @@ def test_bad_yaml(fresh_flags, tmp_path, text, message):
     (dict(strategy="one_device", num_cpu_replicas=2), "--num_cpu_replicas=2"),
     (dict(lenet_conv2_filters=64), "applies to --model=lenet_tpu only"),
     (dict(epochs="3"), "--epochs: expected float"),
+    (dict(shuffle_buffer=100), "--shuffle_buffer applies to --dataset=imagenet"),
+    (dict(dataset="imagenet", crop_area_range="0.5"),
+     "--crop_area_range=0.5: expected min,max"),
+    (dict(dataset="imagenet", crop_area_range="0.5,1.5"),
+     "expected 0 < min <= max <= 1"),
+    (dict(dataset="imagenet", crop_aspect_range="1.33,0.75"),
+     "--crop_aspect_range=1.33,0.75: expected 0 < min <= max"),
+    (dict(dataset="imagenet", label_offset=-1), "--label_offset=-1 must be >= 0"),
 ])
 def test_validation(overrides, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
@@ -75,3 +83,9 @@ def test_readme_flag_reference_is_current():
     readme = open(os.path.join(REPO, "README.md")).read()
     assert flag_reference_markdown() in readme, (
         "README flag table is stale: run python tools/update_readme_flags.py")
+
+
+def test_imagenet_flags_parse():
+    config = Config(dataset="imagenet", crop_area_range="0.05,1",
+                    crop_aspect_range="0.75,1.333333").validate()
+    assert config.crop_ranges() == ((0.05, 1.0), (0.75, 1.333333))

@@ -1,4 +1,4 @@
-"""CIFAR-10 from the python pickle batches (cifar-10-batches-py).
+"""CIFAR-10 from the python pickle batches (cifar-10-batches-py), or tfds.
 
 Files: data_batch_1..5 and test_batch, each a pickled dict with b"data"
 (uint8 [N, 3072], channel-major: 1024 red, 1024 green, 1024 blue values of a
@@ -6,6 +6,10 @@ Files: data_batch_1..5 and test_batch, each a pickled dict with b"data"
 data/augment.py unless ``augment`` is off (e.g. for exact full-batch
 gradient descent, where the paper's "full batch" means the same examples
 every step).
+
+Without the pickles, a tfds ``cifar10`` already prepared in --data_dir
+(``tfds.builder('cifar10', data_dir=...)``) is read instead, as data/mnist.py
+does for MNIST; nothing is downloaded.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import numpy as np
 from limitbatch_tf.data import base
 from limitbatch_tf.data.augment import cifar_augment
 from limitbatch_tf.data.in_memory import InMemorySource
-from limitbatch_tf.data.mnist import DataNotFoundError
+from limitbatch_tf.data.mnist import DataNotFoundError, read_prepared_tfds
 
 _TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 _TEST = "test_batch"
@@ -55,18 +59,26 @@ def _folder(data_dir):
 def load(data_dir=None, validation_examples: int = 0, augment: bool = True):
     """CIFAR-10 as an in-memory source (50K train / 10K test)."""
     folder = _folder(data_dir)
-    if folder is None:
-        raise DataNotFoundError(
-            f"--dataset=cifar10: expected {', '.join(_TRAIN)}, {_TEST} "
-            f"(python pickle batches) in --data_dir={data_dir} or its "
-            f"cifar-10-batches-py/ folder")
-    parts = [read_batch(os.path.join(folder, name)) for name in _TRAIN
-             if os.path.isfile(os.path.join(folder, name))]
-    if not parts:
-        raise DataNotFoundError(f"--dataset=cifar10: no data_batch_* in {folder}")
-    train_x = np.concatenate([p[0] for p in parts])
-    train_y = np.concatenate([p[1] for p in parts])
-    evals = {"test": read_batch(os.path.join(folder, _TEST))}
+    if folder is not None:
+        parts = [read_batch(os.path.join(folder, name)) for name in _TRAIN
+                 if os.path.isfile(os.path.join(folder, name))]
+        if not parts:
+            raise DataNotFoundError(
+                f"--dataset=cifar10: no data_batch_* in {folder}")
+        train_x = np.concatenate([p[0] for p in parts])
+        train_y = np.concatenate([p[1] for p in parts])
+        test = read_batch(os.path.join(folder, _TEST))
+    else:
+        splits = read_prepared_tfds("cifar10", data_dir)
+        if splits is None:
+            raise DataNotFoundError(
+                f"--dataset=cifar10: expected {', '.join(_TRAIN)}, {_TEST} "
+                f"(python pickle batches) in --data_dir={data_dir} or its "
+                f"cifar-10-batches-py/ folder, or a prepared tfds 'cifar10' "
+                f"there")
+        (train_x, train_y), test = [
+            (np.asarray(x, np.uint8), np.asarray(y, np.int32)) for x, y in splits]
+    evals = {"test": test}
     if not 0 <= validation_examples < len(train_x):
         raise ValueError(f"--validation_examples must be in [0, {len(train_x)})")
     if validation_examples:

@@ -56,19 +56,27 @@ def _read_idx_dir(data_dir: str):
             (arrays["test_images"], arrays["test_labels"]))
 
 
-def _read_tfds(name: str, data_dir):
-    """Loads a tfds dataset that is already prepared under ``data_dir``."""
+def read_prepared_tfds(name: str, data_dir, splits=("train", "test")):
+    """(images, labels) numpy pairs of a tfds dataset prepared under ``data_dir``.
+
+    Returns None when tfds is missing or the dataset is not prepared there:
+    nothing is downloaded.
+    """
     try:
         import tensorflow_datasets as tfds  # slow import: only on fallback
         builder = tfds.builder(name, data_dir=data_dir)
         if not builder.is_prepared():
             return None
-        splits = [tfds.as_numpy(builder.as_dataset(split=s, batch_size=-1,
-                                                   as_supervised=True))
-                  for s in ("train", "test")]
+        return tuple(tfds.as_numpy(builder.as_dataset(
+            split=s, batch_size=-1, as_supervised=True)) for s in splits)
     except Exception:  # noqa: BLE001  any tfds failure means "not available"
         return None
-    return tuple((x[..., 0], y) for x, y in splits)
+
+
+def _read_tfds(name: str, data_dir):
+    """MNIST-style [N, H, W] arrays from a prepared tfds dataset, or None."""
+    splits = read_prepared_tfds(name, data_dir)
+    return None if splits is None else tuple((x[..., 0], y) for x, y in splits)
 
 
 def load(name: str, data_dir=None, validation_examples: int = 0

@@ -185,9 +185,13 @@ def run(config: Config, strategy=None) -> dict:
             config.model_dir, f"worker{distribute.task_id(strategy)}"))
 
     # --- data (validated before anything is written) -----------------------
+    crop_area_range, crop_aspect_range = config.crop_ranges()
     source = data_registry.build_source(
         config.dataset, config.data_dir, config.validation_examples,
-        config.augment, config.image_size)
+        config.augment, config.image_size, crop_area_range=crop_area_range,
+        crop_aspect_range=crop_aspect_range, label_offset=config.label_offset,
+        cache_records=config.cache_records,
+        shuffle_buffer=config.shuffle_buffer)
     plan = make_plan(config, source.info.num_train,
                      strategy.num_replicas_in_sync)
     layout = plan.layout

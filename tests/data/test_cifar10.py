@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from limitbatch_tf.data import base, cifar10, synthetic
 from limitbatch_tf.data.augment import pad_crop_flip
+from fake_records import write_prepared_tfds
 
 
 def _write(folder, name, n, seed):
@@ -47,11 +48,28 @@ def test_load_from_parent_folder_with_validation(folder):
 
 
 def test_missing_and_corrupt(tmp_path):
-    with pytest.raises(FileNotFoundError, match="--dataset=cifar10: expected"):
+    with pytest.raises(FileNotFoundError, match="or a prepared tfds 'cifar10'"):
         cifar10.load(str(tmp_path))
     (tmp_path / "test_batch").write_bytes(b"not a pickle")
     with pytest.raises(cifar10.CifarFormatError, match="not a CIFAR-10 pickle"):
         cifar10.read_batch(str(tmp_path / "test_batch"))
+
+
+def test_prepared_tfds_cifar10_is_read_when_no_pickles(tmp_path):
+    rng = np.random.default_rng(3)
+    splits = {split: [{"id": f"{split}_{i}", "label": int(rng.integers(10)),
+                       "image": rng.integers(0, 256, (32, 32, 3), np.uint8)}
+                      for i in range(n)] for split, n in (("train", 6), ("test", 4))}
+    write_prepared_tfds("cifar10", str(tmp_path), splits)
+    source = cifar10.load(str(tmp_path), validation_examples=2)
+    assert source.info.num_train == 4
+    assert source.eval_splits == {"test": 4, "validation": 2}
+    # tfds keeps its own order: compare the examples as a set of (label, image)
+    want = {(e["label"], e["image"].tobytes()) for e in splits["test"]}
+    images, labels = source._evals["test"]
+    assert images.dtype == tf.uint8 and images.shape == (4, 32, 32, 3)
+    assert {(int(y), x.tobytes()) for x, y in zip(images.numpy(),
+                                                  labels.numpy())} == want
 
 
 def test_pad_crop_flip_keeps_pixels_and_is_seeded():

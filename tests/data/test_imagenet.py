@@ -1,0 +1,214 @@
+"""The ImageNet TFRecord source against the records the tests write.
+
+Every training example j has label j + 1 (0-based: j) and every validation
+example label 101 + j, so labels identify examples.
+"""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from limitbatch_tf.config import ConfigError
+from limitbatch_tf.data import base, imagenet
+from limitbatch_tf.data.mnist import DataNotFoundError
+from fake_records import jpeg, smooth_image, write_prepared_tfds, write_shards
+
+TRAIN_SIZES = (6, 7, 7)
+EVAL_SIZES = (3, 4)
+MEAN = np.array([123.675, 116.28, 103.53], np.float32)
+STD = np.array([58.395, 57.12, 57.375], np.float32)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("imagenet"))
+    rng = np.random.default_rng(0)
+    train = []
+    for j in range(sum(TRAIN_SIZES)):
+        h, w = rng.integers(40, 100, 2)
+        boxes = [(0.1, 0.2, 0.6, 0.9)] if j % 3 == 0 else []
+        train.append((smooth_image(h, w, seed=j), j + 1, boxes))
+    # Min side 64 at image_size 32: the center crop is 32 pixels, no resize.
+    evals = [(smooth_image(64, 64 + 5 * j, seed=100 + j) if j % 2 else
+              smooth_image(64 + 5 * j, 64, seed=100 + j), 101 + j, [])
+             for j in range(sum(EVAL_SIZES))]
+    train_files = write_shards(folder, "train", train, TRAIN_SIZES)
+    write_shards(folder, "validation", evals, EVAL_SIZES)
+    return folder, train_files, {label - 1: image for image, label, _ in evals}
+
+
+@pytest.fixture(scope="module")
+def source(data):
+    return imagenet.load(data[0], image_size=32, shuffle_buffer=8)
+
+
+def _collect(dataset, batches=None):
+    xs, ys, ws = [], [], []
+    for x, y, w in (dataset if batches is None else dataset.take(batches)):
+        xs.append(x.numpy()), ys.append(y.numpy()), ws.append(w.numpy())
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+
+
+def test_counts_labels_shapes_and_dtypes(data, source):
+    folder = data[0]
+    assert source.info == base.DatasetInfo("imagenet", (32, 32, 3), 1000, 20)
+    assert source.eval_splits == {"test": 7}
+    with open(os.path.join(folder, imagenet.COUNTS_FILE)) as f:
+        counts = json.load(f)
+    assert [counts[f"train-{k:05d}-of-00003"]["records"] for k in range(3)] == [6, 7, 7]
+
+    ctx = tf.distribute.InputContext(1, 0, 1)
+    x, y, w = next(iter(source.train_dataset(ctx, base.StepLayout.resolve(4, 1), 0)))
+    assert x.shape == (4, 32, 32, 3) and x.dtype == tf.float32
+    assert y.dtype == tf.int32 and set(y.numpy()) <= set(range(20))
+    assert w.numpy().tolist() == [1.0] * 4
+
+    raw = imagenet.load(folder, image_size=16, label_offset=0, dtype=tf.bfloat16)
+    x, y, _ = next(iter(raw.eval_dataset(ctx, base.StepLayout.resolve(7, 1))))
+    assert x.shape == (7, 16, 16, 3) and x.dtype == tf.bfloat16
+    assert sorted(y.numpy()) == list(range(101, 108))
+
+
+def test_label_offset_out_of_range_fails_naming_the_flag(data):
+    source = imagenet.load(data[0], image_size=16, label_offset=2)
+    ctx = tf.distribute.InputContext(1, 0, 1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="label_offset"):
+        _collect(source.train_dataset(ctx, base.StepLayout.resolve(20, 1), 0,
+                                      shuffle=False), 1)
+
+
+@pytest.mark.parametrize("batch, replicas, pipelines", [
+    (4, 2, 1), (4, 2, 2), (3, 1, 1)])
+def test_eval_uses_every_image_once_with_padding(data, source, batch,
+                                                 replicas, pipelines):
+    layout = base.StepLayout.resolve(batch, replicas)
+    steps = base.eval_steps(7, layout)
+    labels, weights = [], 0.0
+    for pid in range(pipelines):
+        ctx = tf.distribute.InputContext(pipelines, pid, replicas)
+        batches = list(source.eval_dataset(ctx, layout))
+        assert len(batches) == steps * replicas // pipelines  # same on all
+        x, y, w = (np.concatenate([b[i].numpy() for b in batches]) for i in range(3))
+        start, end = base.pipeline_share(7, pipelines, pid)
+        assert w.tolist() == [1.0] * (end - start) + [0.0] * (len(w) - end + start)
+        assert not x[w == 0].any() and not y[w == 0].any()
+        for image, label in zip(x[w == 1], y[w == 1]):
+            original = data[2][label]
+            decoded = tf.io.decode_jpeg(jpeg(original)).numpy().astype(np.float32)
+            top, left = ((s - 32 + 1) // 2 for s in original.shape[:2])
+            want = (decoded[top:top + 32, left:left + 32] - MEAN) / STD
+            assert np.abs(image - want).mean() < 0.01
+        labels += y[w == 1].tolist()
+        weights += w.sum()
+    assert weights == 7 and sorted(labels) == list(range(100, 107))
+
+
+def test_train_file_sharding_covers_every_file_once(data, source):
+    train_files = np.array(data[1])
+    layout = base.StepLayout.resolve(4, 2)  # one batch of 2 per pipeline and step
+    seen = []
+    for pid in range(2):
+        ctx = tf.distribute.InputContext(2, pid, 2)
+        files = sorted({f"train-{k:05d}-of-00003" for k in range(pid, 3, 2)})
+        epoch = int(sum(np.isin(train_files, files)))
+        _, y, w = _collect(source.train_dataset(ctx, layout, seed=1),
+                           (epoch + 1) // 2)
+        assert (w == 1).all()
+        first_epoch = y[:epoch]
+        assert sorted(first_epoch) == sorted(
+            np.flatnonzero(np.isin(train_files, files)).tolist())
+        seen += first_epoch.tolist()
+    assert sorted(seen) == list(range(20))
+
+
+@pytest.mark.parametrize("pipelines", [1, 2])
+def test_full_batch_uses_every_example_once_per_step(source, pipelines):
+    layout = base.StepLayout.resolve(20, 4, 3, allow_padding=True)  # 4x2x3=24
+    per_step = 4 // pipelines * layout.micro_batches * layout.per_replica_batch
+    steps = {0: [], 1: []}
+    for pid in range(pipelines):
+        ctx = tf.distribute.InputContext(pipelines, pid, 4)
+        _, y, w = _collect(source.train_dataset(ctx, layout, seed=2),
+                           2 * per_step // layout.per_replica_batch)
+        start, end = base.pipeline_share(20, pipelines, pid)
+        for step in (0, 1):
+            rows = slice(step * per_step, (step + 1) * per_step)
+            # this pipeline's share first, then its padding (step_index_batches)
+            assert w[rows].tolist() == ([1.0] * (end - start)
+                                        + [0.0] * (per_step - end + start))
+            steps[step] += y[rows][w[rows] == 1].tolist()
+    for step in (0, 1):
+        assert sorted(steps[step]) == list(range(20))
+
+
+def test_resume_reproduces_the_uninterrupted_stream(source):
+    ctx = tf.distribute.InputContext(1, 0, 1)
+    layout = base.StepLayout.resolve(4, 1)
+    x, y, _ = _collect(source.train_dataset(ctx, layout, seed=3), 10)
+    # step 6 starts 24 examples in: the second epoch's 5th record
+    x6, y6, _ = _collect(source.train_dataset(ctx, layout, seed=3,
+                                              start_step=6), 4)
+    np.testing.assert_array_equal(y6, y[24:])
+    np.testing.assert_array_equal(x6, x[24:])
+    assert sorted(y[:20]) == list(range(20))  # epochs are permutations
+    other, _, _ = _collect(source.train_dataset(ctx, layout, seed=4), 10)
+    assert not np.array_equal(other, x)
+
+
+def test_cached_records_full_batch_steps(data):
+    source = imagenet.load(data[0], image_size=16, cache_records=True,
+                           shuffle_buffer=8)
+    ctx = tf.distribute.InputContext(1, 0, 1)
+    layout = base.StepLayout.resolve(20, 1)
+    _, y, w = _collect(source.train_dataset(ctx, layout, seed=0), 3)
+    orders = y.reshape(3, 20)
+    assert (w == 1).all() and all(sorted(o) == list(range(20)) for o in orders)
+    assert len({tuple(o) for o in orders}) > 1  # reshuffled every epoch
+
+
+def test_missing_and_incomplete_files(tmp_path, data):
+    with pytest.raises(DataNotFoundError, match=r"--data_dir=.*train-%05d"):
+        imagenet.load(str(tmp_path))
+    with pytest.raises(DataNotFoundError, match="--data_dir=None"):
+        imagenet.load(None)
+    only_train = tmp_path / "only_train"
+    only_train.mkdir()
+    (only_train / "train-00000-of-00001").write_bytes(b"")
+    with pytest.raises(DataNotFoundError, match="no validation-%05d"):
+        imagenet.load(str(only_train))
+    (only_train / "validation-00001-of-00003").write_bytes(b"")
+    with pytest.raises(imagenet.ImageNetFormatError,
+                       match="2 of 3 validation shards missing"):
+        imagenet.load(str(only_train))
+    with pytest.raises(ConfigError, match="--validation_examples"):
+        imagenet.load(data[0], validation_examples=5)
+
+
+def test_complete_canonical_sets_use_the_published_counts(tmp_path):
+    for prefix, (shards, _) in imagenet.CANONICAL.items():
+        for k in range(shards):
+            (tmp_path / f"{prefix}-{k:05d}-of-{shards:05d}").write_bytes(b"")
+    source = imagenet.load(str(tmp_path))
+    assert source.info.num_train == 1281167
+    assert source.eval_splits == {"test": 50000}
+    assert source.info.image_shape == (224, 224, 3)
+    assert not (tmp_path / imagenet.COUNTS_FILE).exists()  # nothing counted
+
+
+def test_prepared_tfds_imagenet2012_is_read_when_no_tfrecords(tmp_path):
+    def examples(n, first_label):
+        return [{"image": smooth_image(48 + 4 * i, 40, seed=i),
+                 "label": first_label + i, "file_name": f"x{i}.JPEG"}
+                for i in range(n)]
+
+    write_prepared_tfds("imagenet2012", str(tmp_path),
+                        {"train": examples(5, 0), "validation": examples(3, 997)})
+    source = imagenet.load(str(tmp_path), image_size=16, label_offset=1)
+    assert source.info.num_train == 5 and source.eval_splits == {"test": 3}
+    ctx = tf.distribute.InputContext(1, 0, 1)
+    _, y, w = _collect(source.eval_dataset(ctx, base.StepLayout.resolve(2, 1)))
+    assert sorted(y[w == 1]) == [997, 998, 999]  # tfds labels are 0-based
+    _, y, _ = _collect(source.train_dataset(ctx, base.StepLayout.resolve(5, 1), 0), 1)
+    assert sorted(y) == [0, 1, 2, 3, 4]
