@@ -198,6 +198,14 @@ def run(config: Config, strategy=None) -> dict:
     build_optimizer(config, plan.schedule)  # validate flags before writing
     bn_span = model_registry.bn_span_of(config, layout)
     precision = set_precision(config, strategy, bn_span, layout)
+    if layout.micro_batches > 1 and layout.num_replicas > 1:
+        # Grappler's arithmetic optimizer rewrites adds in the micro-batch
+        # while loop into temporary-variable accumulators whose names collide
+        # across replicas on the loop's second call ("ALREADY_EXISTS ...
+        # AddOpsRewrite_add/tmp_var", ResNet-50 on 2 replicas x 4
+        # micro-batches, TF 2.21). Off for such layouts; results unchanged.
+        tf.config.optimizer.set_experimental_options(
+            {"arithmetic_optimization": False})
     resuming = run_dir.prepare(config)
     mlperf = MlperfLog(config.model_dir)
     if bn_span is not None:

@@ -152,6 +152,27 @@ def test_resnet_run_writes_a_compliant_mlperf_log(tmp_path):
     assert '"key": "opt_name", "value": "lars"' in log
 
 
+def test_resnet50_v1_5_two_steps_mirrored_on_two_cpus(tmp_path):
+    """Issue 6: the real CLI trains ImageNet ResNet-50 v1.5 on synthetic data
+    under MirroredStrategy over 2 logical CPUs, with sync BN (all replicas)
+    and 2 micro-batches, one step per host-loop call (the second call once
+    failed in Grappler: see train/loop.py)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "limitbatch_tf.main",
+         "--dataset=synthetic_imagenet", "--model=resnet50_v1_5",
+         "--image_size=32", "--batch_size=8", "--micro_batch_size=2",
+         "--num_cpu_replicas=2", "--train_steps=2", "--steps_per_loop=1",
+         "--eval_every_epochs=1000", "--bn=sync", f"--model_dir={tmp_path}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "MirroredStrategy with 2 replicas" in proc.stdout
+    results = json.load(open(tmp_path / "results.json"))
+    assert results["status"] == "completed" and results["steps"] == 2
+    assert results["bn_span"] == 4 and results["precision"] == "float32"
+    assert results["step_layout"]["micro_batches"] == 2
+    assert results["config"]["model"] == "resnet50_v1_5"
+
+
 def test_command_line_exit_code(tmp_path):
     """The real CLI: a bad flag exits non-zero with one line on stderr."""
     proc = subprocess.run(
