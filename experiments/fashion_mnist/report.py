@@ -96,7 +96,10 @@ def _cell(trials):
         steps = [t.diverged_step for t in trials if t.diverged_step is not None]
         return "diverge" + (f" (step {min(steps)})" if steps else "")
     lr = best.peak_learning_rate
-    return f"{100 * best.accuracy:.1f}% (lr {lr:.3g})"
+    tried = sorted({t.peak_learning_rate for t in trials})
+    edge = (", grid edge" if len(tried) > 1 and lr in (tried[0], tried[-1])
+            else "")
+    return f"{100 * best.accuracy:.1f}% (lr {lr:.3g}{edge})"
 
 
 def _markdown(header, rows):
@@ -148,7 +151,9 @@ def table3_section(results):
             "accuracy from a x4 grid of 3, warmup 2 epochs + poly decay) / the "
             "paper's (MNIST). \"diverge\": every LR of the grid hit a NaN/Inf "
             "loss; \"unstable\": no LR finished and one stopped on a loss "
-            "10x its best (recipe.yaml).\n\n"
+            "10x its best (recipe.yaml); \"grid edge\": the pick is the "
+            "smallest or largest LR tried, so the grid should grow that way."
+            "\n\n"
             + _markdown(("optimizer", "batch 256", "8K original",
                          "8K + layer-wise", "8K + layer-wise + bound"), rows))
 

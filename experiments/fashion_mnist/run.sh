@@ -26,6 +26,19 @@ sweep() {  # sweep STORE CONFIG BATCH_SIZES SEEDS [tool flags...]
       --metric=validation_accuracy "$@" || status=1
 }
 
+tuned() {  # tuned STORE CONFIG BATCH GRID [tool flags...]: Table 3 cell
+  # The LR grid grows by x4 past an edge its best value sits on, twice at
+  # most (grow_grid.py), so no cell is reported at the edge of its grid.
+  local store=$1 config=$2 batch=$3 grid=$4; shift 4
+  for round in 1 2 3; do
+    sweep "$store" "$config" "$batch" 0 --tune learning_rate="$grid" "$@"
+    [ $round = 3 ] && break
+    grid=$(python $HERE/grow_grid.py "$OUT/$store" "$grid") || break
+    [ -z "$grid" ] && break
+    echo "   grid grows to $grid"
+  done
+}
+
 baseline() {
   # Part 1 and 5: B0 = 256, 3 seeds, with the gradient-noise-scale probe.
   sweep baseline $HERE/baseline.yaml 256 0,1,2
@@ -40,25 +53,25 @@ table3() {
   local lw_sgd=2,8,32 lw_ada=0.0025,0.01,0.04
   # Bounds scale with the trust coefficient: eeta 0.001 (SGD family) vs 1.
   local b_sgd=0.00001,0.01 b_ada=0.01,10
-  sweep table3/sgd $r 8192 0 --tune learning_rate=$sgd --set optimizer=momentum
-  sweep table3/adagrad $r 8192 0 --tune learning_rate=$ada --set optimizer=adagrad
-  sweep table3/rmsprop $r 8192 0 --tune learning_rate=$adam --set optimizer=rmsprop
-  sweep table3/adam $r 8192 0 --tune learning_rate=$adam --set optimizer=adam
-  sweep table3/lars $r 8192 0 --tune learning_rate=$lw_sgd --set optimizer=lars
+  tuned table3/sgd $r 8192 $sgd --set optimizer=momentum
+  tuned table3/adagrad $r 8192 $ada --set optimizer=adagrad
+  tuned table3/rmsprop $r 8192 $adam --set optimizer=rmsprop
+  tuned table3/adam $r 8192 $adam --set optimizer=adam
+  tuned table3/lars $r 8192 $lw_sgd --set optimizer=lars
   for opt in momentum adagrad rmsprop adam; do
     local lw=$lw_ada b=$b_ada
     [ $opt = momentum ] && { lw=$lw_sgd; b=$b_sgd; }
-    sweep table3/${opt}_layerwise $r 8192 0 --tune learning_rate=$lw \
+    tuned table3/${opt}_layerwise $r 8192 $lw \
         --set optimizer=$opt --set layerwise=true
-    sweep table3/${opt}_layerwise_bound $r 8192 0 --tune learning_rate=$lw \
+    tuned table3/${opt}_layerwise_bound $r 8192 $lw \
         --set optimizer=$opt --set layerwise=true --set trust_ratio_bounds=$b
   done
   # The batch = 256 column (LR grids / 8 of the 8K ones, ~ sqrt scaling).
-  sweep table3/b256_sgd $r 256 0 --tune learning_rate=0.0125,0.05,0.2 --set optimizer=momentum
-  sweep table3/b256_adagrad $r 256 0 --tune learning_rate=0.00125,0.005,0.02 --set optimizer=adagrad
-  sweep table3/b256_rmsprop $r 256 0 --tune learning_rate=0.0000625,0.00025,0.001 --set optimizer=rmsprop
-  sweep table3/b256_adam $r 256 0 --tune learning_rate=0.0000625,0.00025,0.001 --set optimizer=adam
-  sweep table3/b256_lars $r 256 0 --tune learning_rate=0.25,1,4 --set optimizer=lars
+  tuned table3/b256_sgd $r 256 0.0125,0.05,0.2 --set optimizer=momentum
+  tuned table3/b256_adagrad $r 256 0.00125,0.005,0.02 --set optimizer=adagrad
+  tuned table3/b256_rmsprop $r 256 0.0000625,0.00025,0.001 --set optimizer=rmsprop
+  tuned table3/b256_adam $r 256 0.0000625,0.00025,0.001 --set optimizer=adam
+  tuned table3/b256_lars $r 256 0.25,1,4 --set optimizer=lars
 }
 
 linear() {

@@ -43,10 +43,22 @@ def test_report_tables_pick_by_validation_and_name_failures(tmp_path):
     assert text.startswith("# hand-written intro") and "hand-written end" in text
     assert "STALE TEXT" not in text
     assert "| mean +- std | 89.00% +- 1.41 |" in text
-    assert "86.0% (lr 0.4) / diverge" in text          # validation pick, complete
+    assert "86.0% (lr 0.4, grid edge) / diverge" in text  # validation pick
     assert "diverge (step 5) [partial: 1 run(s)] / 99.1%" in text  # adam
     assert "unstable [partial: 2 run(s)] / 98.6%" in text          # rmsprop
     assert "B_L = 4096" in text and "B_H = 4096" in text  # 80% < 88.56%
     assert "B_simple measured in the baseline runs: 1100" in text
     assert (tmp_path / "figures" / "accuracy_vs_batch.png").stat().st_size > 0
     assert "`table3/sgd`: c.yaml; learning_rate=0.1,0.4" in text
+
+
+def test_grid_grows_past_the_edge_its_best_value_sits_on():
+    spec = importlib.util.spec_from_file_location(
+        "grow_grid", os.path.join(os.path.dirname(_SCRIPT), "grow_grid.py"))
+    grow = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grow)
+    grid = ["0.0000625", "0.00025", "0.001"]       # strings name the trials
+    assert grow.grown(0.0000625, grid) == ["1.5625e-05"] + grid
+    assert grow.grown(0.001, grid) == grid + ["0.004"]
+    assert grow.grown(0.00025, grid) is None        # interior: done
+    assert grow.grown(None, grid) is None           # nothing finished
