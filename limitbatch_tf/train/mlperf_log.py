@@ -4,7 +4,11 @@ blocks of epochs between evaluations, eval accuracy, the global batch size,
 the optimizer's hyperparameters (LARS keys for LARS) and the BN span.
 
 Each run gets its own MLLogger writing ``<model_dir>/mllog.txt`` so runs in
-one process (tests, sweeps) never share a file. Check a log with
+one process (tests, sweeps) never share a file. MLPerf logs have no notion of
+resuming: each attempt of a preempted run writes its own complete log
+(init, run start, its blocks, run stop), ``mllog.txt`` first, then
+``mllog.attempt2.txt``, ``mllog.attempt3.txt``, ...; an attempt killed
+without warning leaves its log without run_stop. Check a log with
 ``python -m mlperf_logging.compliance_checker --usage training
 --ruleset 4.0.0 <model_dir>/mllog.txt``.
 """
@@ -22,6 +26,15 @@ LOG_FILE = "mllog.txt"
 _BENCHMARKS = {"resnet50_v1_5": C.RESNET, "resnet50_cifar": C.RESNET}
 
 
+def log_path(model_dir: str) -> str:
+    """This attempt's log: mllog.txt, else the first free mllog.attemptN.txt."""
+    path, attempt = os.path.join(model_dir, LOG_FILE), 1
+    while os.path.exists(path):
+        attempt += 1
+        path = os.path.join(model_dir, f"mllog.attempt{attempt}.txt")
+    return path
+
+
 class MlperfLog:
     """One run's MLPerf log."""
 
@@ -29,7 +42,8 @@ class MlperfLog:
         self._logger = logging.getLogger(f"limitbatch_tf.mllog.{id(self)}")
         self._logger.propagate = False
         self._logger.setLevel(logging.INFO)
-        self._handler = logging.FileHandler(os.path.join(model_dir, LOG_FILE))
+        self.path = log_path(model_dir)
+        self._handler = logging.FileHandler(self.path)
         self._logger.addHandler(self._handler)
         self._mllogger = MLLogger(logger=self._logger)
 

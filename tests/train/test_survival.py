@@ -82,6 +82,16 @@ def test_killed_and_preempted_run_resumes_to_identical_weights(data_dir, tmp_pat
     assert got_results["metrics"] == ref_results["metrics"]
     assert ([h["step"] for h in got_results["history"]]
             == [h["step"] for h in ref_results["history"]])
+    # One MLPerf log per attempt, each with one init and one run start.
+    logs = sorted(interrupted.glob("mllog*.txt"))
+    assert [p.name for p in logs] == ["mllog.attempt2.txt",
+                                      "mllog.attempt3.txt", "mllog.txt"]
+    for log in logs:
+        text = log.read_text()
+        assert text.count('"key": "init_start"') == 1, log.name
+        assert text.count('"key": "run_start"') == 1, log.name
+    assert '"status": "success"' in logs[1].read_text()  # the last attempt
+    assert '"status": "aborted"' in logs[0].read_text()  # the SIGTERM one
 
 
 def _config(data_dir, model_dir, **overrides):
