@@ -1,4 +1,6 @@
 """The step functions against the single-device, single-batch result."""
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -47,6 +49,29 @@ def _train(source, replicas, global_batch, micro=None, steps=3,
     return [v.numpy() for v in model.trainable_variables], float(loss_sum)
 
 
+def _assert_same_weights(got, want):
+    """The same update up to float32 summation order: per tensor, the two
+    updates (from the shared initial weights) differ by < 1% of the update.
+
+    oneDNN picks its convolution kernels, and so the order of the weight-
+    gradient sums, by batch size and CPU: on AVX-512 machines a bias summed
+    over 48 x 24 x 24 positions with heavy cancellation moves by 0.2% of its
+    update between 4 x 12 and 48 (Eigen kernels agree to 1e-6). A wrong
+    scale or a lost micro-batch changes the update by tens of percent.
+    """
+    for g, w, w0 in zip(got, want, _initial_weights()):
+        update = np.linalg.norm(w - w0)
+        assert update > 0
+        assert np.linalg.norm(g - w) <= 0.01 * update, (
+            np.linalg.norm(g - w) / update)
+
+
+@functools.lru_cache(maxsize=1)
+def _initial_weights():
+    keras.utils.set_random_seed(1)
+    return [v.numpy() for v in lenet.lenet5((28, 28, 1), 10).trainable_variables]
+
+
 @pytest.fixture(scope="module")
 def reference(source):
     return _train(source, 1, 48)
@@ -61,8 +86,7 @@ def reference(source):
 def test_same_update_as_one_device_one_batch(source, reference, replicas, micro):
     weights, loss = _train(source, replicas, 48, micro)
     np.testing.assert_allclose(loss, reference[1], rtol=1e-5)
-    for got, want in zip(weights, reference[0]):
-        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)
+    _assert_same_weights(weights, reference[0])
 
 
 @pytest.mark.parametrize("name, lr", [("lars", 2.0), ("lamb", 0.01)])
@@ -78,8 +102,7 @@ def test_padding_rows_do_not_change_the_update(source):
     # result must equal one device with exactly 45.
     want, _ = _train(source, 1, 45)
     got, _ = _train(source, 4, 45)
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=2e-4, atol=2e-6)
+    _assert_same_weights(got, want)
 
 
 def test_global_norm_clipping_acts_on_the_all_reduced_gradient(source):
@@ -87,8 +110,7 @@ def test_global_norm_clipping_acts_on_the_all_reduced_gradient(source):
     got, _ = _train(source, 4, 48, clip_global_norm=0.05)
     unclipped = _train(source, 1, 48)[0]
     assert max(np.abs(w - u).max() for w, u in zip(want, unclipped)) > 1e-3
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=2e-4, atol=2e-6)
+    _assert_same_weights(got, want)
 
 
 def test_divergence_stops_at_the_first_non_finite_step(source):
