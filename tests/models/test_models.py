@@ -89,3 +89,29 @@ def test_registry_masks_batch_norm_only_when_the_layout_pads():
     assert bns and all(isinstance(l, GroupedBatchNormalization) for l in bns)
     exact = StepLayout.resolve(8, 1, 4)
     assert len(build_model("resnet50_cifar", info, config, exact).inputs) == 1
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_resnet_under_mixed_precision(policy):
+    """Issue 6: low-precision compute, float32 variables, BN statistics and
+    logits (the loss is taken in float32)."""
+    import keras
+    from limitbatch_tf.layers import make_batch_norm
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = resnet.resnet50_cifar(
+            num_classes=10, input_shape=(16, 16, 3),
+            batch_norm=make_batch_norm("ghost", ghost_batch_size=2))
+        x = tf.random.normal([4, 16, 16, 3])
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                tf.constant([1, 2, 3, 4]), logits))
+        grads = tape.gradient(loss, model.trainable_variables)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    low = policy.split("_")[1]
+    assert model.get_layer("stem_conv").compute_dtype == low
+    assert logits.dtype == tf.float32 and np.isfinite(float(loss))
+    assert all(v.dtype == "float32" for v in model.variables)
+    assert all(g is not None and np.isfinite(g.numpy()).all() for g in grads)
