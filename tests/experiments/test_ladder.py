@@ -28,11 +28,6 @@ TECHNIQUE = {
                 "layerwise", "trust_ratio_bounds"}, {"optimizer"}),
 }
 IMAGENET_PAPER = ("0.0977%", "2.712%", "4.563%", "4.226%", "18.95%")
-# Being merged now (LARS, ImageNet/CIFAR-10, ResNets): a file naming them is
-# validated as soon as Config knows them.
-PENDING_KEYS = {"lars_eeta", "lars_epsilon", "weight_decay", "layerwise",
-                "trust_ratio_bounds"}
-PENDING_VALUES = {("dataset", "imagenet")}  # the TFRecord pipeline is pending
 BN_SPANS = {"imagenet": 128, "cifar10": 125}  # ghost BN on every rung
 
 
@@ -125,16 +120,10 @@ def test_tuned_rung_names_a_valid_grid_over_rung_1(dataset):
 
 @pytest.mark.parametrize("dataset", DATASETS)
 @pytest.mark.parametrize("rung", RUNGS)
-def test_rungs_are_valid_configs_or_name_pending_flags(dataset, rung):
+def test_rungs_are_valid_configs(dataset, rung):
     values = _load(dataset, rung)
-    fields = {name: meta for name, _, _, meta in Config.field_specs()}
-    pending = {k for k in values if k not in fields and k in PENDING_KEYS}
-    pending |= {(k, v) for k, v in values.items() if (k, v) in PENDING_VALUES
-                and k in fields and v not in (fields[k]["choices"] or (v,))}
-    unknown = {k for k in values if k not in fields} - PENDING_KEYS
-    assert not unknown, f"unknown keys {unknown}"
-    if pending:
-        return  # validated once the pending flags are merged
+    fields = {name for name, _, _, _ in Config.field_specs()}
+    assert not set(values) - fields, f"unknown keys {set(values) - fields}"
     try:
         from_mapping(values, str(_path(dataset, rung))).validate()
     except ConfigError as e:
