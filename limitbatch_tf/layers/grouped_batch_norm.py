@@ -89,8 +89,13 @@ def _is_tpu_strategy(strategy):
 def _merge_sum(ctx, value):
     """Sum of ``value`` over all replicas, from the replica context; no gradient.
 
-    What ``ReplicaContext.all_reduce`` does inside its merge_call.
+    What ``ReplicaContext.all_reduce`` does inside its merge_call. On TPU the
+    replica context's own all_reduce is one CrossReplicaSum op (no
+    merge_call), kept as it was.
     """
+    if _is_tpu_strategy(tf.distribute.get_strategy()):
+        return ctx.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
     def merge(strategy, per_replica):
         return strategy.extended.batch_reduce_to(
             tf.distribute.ReduceOp.SUM, [(per_replica, per_replica)])[0]
