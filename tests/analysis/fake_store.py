@@ -6,13 +6,13 @@ import os
 def write_trial(root, name, batch, acc, loss=0.3, optimizer="momentum",
                 lr=0.1, lr_scaling="linear", seed=0, epochs=30.0,
                 status="completed", tag=None, layerwise=False, num_train=60000,
-                history=None, telemetry=None):
+                history=None, telemetry=None, config_extra=None):
     folder = os.path.join(str(root), name)
     os.makedirs(folder, exist_ok=True)
     config = dict(optimizer=optimizer, learning_rate=lr, lr_scaling=lr_scaling,
                   base_batch_size=256, batch_size=str(batch), seed=seed,
                   epochs=epochs, layerwise=layerwise, tag=tag, dataset="fake",
-                  model_dir=folder)
+                  model_dir=folder, **(config_extra or {}))
     peak = lr * batch / 256 if lr_scaling == "linear" else lr
     data = dict(status=status, config=config, global_batch_size=batch,
                 num_train_examples=num_train, peak_learning_rate=peak,

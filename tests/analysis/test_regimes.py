@@ -126,3 +126,15 @@ def test_named_baseline_store_wins_over_better_recipes_at_b0(tmp_path):
     assert regimes.classify(merged).baseline.accuracy == pytest.approx(0.910)
     assert regimes_tool.main([str(tmp_path / "sweep"), "--baseline_store",
                               str(tmp_path / "base")]) == 0
+
+
+def test_a_flag_added_later_at_its_default_is_the_same_recipe(tmp_path):
+    """Seeds run before and after a new flag existed group as one recipe."""
+    write_trial(tmp_path, "s0", 256, 0.88)
+    write_trial(tmp_path, "s1", 256, 0.90, seed=1,
+                config_extra={"precision": "auto", "jit_compile": False})
+    write_trial(tmp_path, "s2", 256, 0.70, seed=2,
+                config_extra={"precision": "mixed_float16"})  # a real change
+    report = regimes.classify(store.load_store(str(tmp_path)))
+    assert report.baseline.num_seeds == 2
+    assert report.baseline.accuracy == pytest.approx(0.89)
