@@ -147,6 +147,10 @@ class Config:
     exclude_from_adaptation: Optional[str] = _field(
         None, "Comma-separated regexes on variable paths excluded from the "
         "trust ratio (in addition to rank <= 1).")
+    exclude_vectors: bool = _field(
+        True, "Exclude variables of rank <= 1 (biases, BN gamma/beta) from "
+        "weight decay and the trust ratio (MLPerf); --noexclude_vectors "
+        "adapts and decays them like the kernels.")
     print_exclusions: bool = _field(False, "Print which variables each "
                                     "exclusion rule matched.", identity=False)
     # --- learning-rate recipe (section 3.1, appendix 6.5)

@@ -43,7 +43,7 @@ def build_optimizer(name, learning_rate, *, momentum=0.9, nesterov=False,
                     lars_eeta=_DEFAULT_LARS_EETA, lars_epsilon=0.0,
                     layerwise=False, trust_ratio_bounds=None,
                     exclude_from_weight_decay=None,
-                    exclude_from_adaptation=None):
+                    exclude_from_adaptation=None, exclude_vectors=True):
     """Builds the optimizer called ``name``; see the module table.
 
     Args:
@@ -70,6 +70,9 @@ def build_optimizer(name, learning_rate, *, momentum=0.9, nesterov=False,
             rank <= 1 rule. Defaults to None.
         exclude_from_adaptation: regexes on variable paths for lars, lamb and
             layer-wise optimizers. Defaults to None.
+        exclude_vectors: exclude rank <= 1 variables from weight decay and
+            adaptation (MLPerf). False needs an optimizer with one of them.
+            Defaults to True.
 
     Returns:
         A `keras.optimizers.Optimizer`.
@@ -100,6 +103,10 @@ def build_optimizer(name, learning_rate, *, momentum=0.9, nesterov=False,
     _refuse(lars_eeta != _DEFAULT_LARS_EETA and not (
         name == "lars" or (layerwise and name in _SGD_FAMILY)), "lars_eeta",
             name, "is only for 'lars' and layer-wise sgd/momentum")
+    _refuse(not exclude_vectors and (name == "keras_lamb" or not (
+        adaptive or weight_decay)), "exclude_vectors", name,
+            "changes only weight decay and the trust ratio, which this "
+            "optimizer does not have here")
     _refuse(name == "keras_lamb" and exclude_from_weight_decay is not None,
             "exclude_from_weight_decay", name,
             "keras.optimizers.Lamb has no exclusions")
@@ -107,7 +114,8 @@ def build_optimizer(name, learning_rate, *, momentum=0.9, nesterov=False,
         learning_rate = float(learning_rate)
     eps = _DEFAULT_EPSILON.get(name) if epsilon is None else float(epsilon)
     masks = {"weight_decay": weight_decay,
-             "exclude_from_weight_decay": exclude_from_weight_decay}
+             "exclude_from_weight_decay": exclude_from_weight_decay,
+             "exclude_vectors": exclude_vectors}
 
     if name == "lars":
         return LARS(learning_rate, momentum=momentum, nesterov=nesterov,

@@ -146,7 +146,8 @@ def build_optimizer(config: Config, learning_rate):
             exclude_from_weight_decay=config.patterns(
                 config.exclude_from_weight_decay),
             exclude_from_adaptation=config.patterns(
-                config.exclude_from_adaptation))
+                config.exclude_from_adaptation),
+            exclude_vectors=config.exclude_vectors)
     except ValueError as e:
         raise ConfigError(f"--optimizer={config.optimizer}: {e}") from None
 

@@ -87,3 +87,17 @@ def test_bad_arguments(kwargs, match):
 def test_bfloat16_variables():
     h.check_bfloat16(LARS(5.0, eeta=1e-2, weight_decay=1e-2), refs.lars,
                      lr=5.0, eeta=1e-2, wd=1e-2)
+
+
+def test_exclude_vectors_false_matches_reference_with_every_variable_adapted():
+    """--noexclude_vectors: biases enter the trust ratio and the decay (the
+    original LARS of You et al. 2017 adapts every layer)."""
+    params, grads = h.make_problem(seed=4, steps=12)
+    opt = LARS(h.lr_schedule(), weight_decay=1e-2, exclude_vectors=False)
+    history, _ = h.run_eager(opt, params, grads)
+    everything = [True] * len(params)
+    expected = refs.lars(params, grads, h.lr_values()[:12], momentum=0.9,
+                         eeta=1e-3, wd=1e-2, decay_mask=everything,
+                         adapt_mask=everything)
+    h.assert_histories_close(history, expected)
+    assert "dense/bias" in opt.trust_ratios

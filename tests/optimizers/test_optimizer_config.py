@@ -85,6 +85,10 @@ def test_factory_values_reach_the_optimizer():
     wrapped = build_optimizer("momentum", 0.1, layerwise=True)
     assert wrapped.eeta == 1e-3 and wrapped.inner.momentum == 0.9
     assert build_optimizer("adagrad", 0.1, layerwise=True).eeta == 1.0
+    for name, kwargs in (("lars", {}), ("momentum", {"layerwise": True}),
+                         ("adam", {"weight_decay": 1e-4})):
+        assert build_optimizer(name, 0.1, exclude_vectors=False,
+                               **kwargs).exclude_vectors is False
     klamb = build_optimizer("keras_lamb", 0.1, weight_decay=0.01)
     assert klamb.weight_decay == 0.01  # Keras's decoupled decay, by design
 
@@ -99,6 +103,8 @@ def test_factory_values_reach_the_optimizer():
     ("lamb", {"lars_epsilon": 1e-7}, "lars_epsilon"),
     ("adam", {"layerwise": True, "lars_eeta": 1e-2}, "lars_eeta"),
     ("keras_lamb", {"exclude_from_weight_decay": ["x"]}, "no exclusions"),
+    ("momentum", {"exclude_vectors": False}, "exclude_vectors"),
+    ("keras_lamb", {"exclude_vectors": False}, "exclude_vectors"),
 ])
 def test_factory_refuses(name, kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -35,6 +35,16 @@ def test_exclude_vectors_false_keeps_biases():
     assert "dense/bias" in opt.trust_ratios
 
 
+def test_lars_exclude_vectors_false_adapts_biases():
+    """--noexclude_vectors: the original LARS (every layer in the trust
+    ratio), for models without BN where MLPerf's rule leaves biases at the
+    raw LARS learning rate."""
+    opt = _built(LARS(exclude_vectors=False))
+    assert all(r["excluded_from_adaptation"] is None
+               for r in opt.exclusion_report())
+    assert "dense/bias" in opt.trust_ratios
+
+
 def test_pattern_matching_nothing_warns():
     with pytest.warns(UserWarning, match="'batchnorm' matches no variable"):
         _built(LAMB(exclude_from_adaptation=["batchnorm"]))

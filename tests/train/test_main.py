@@ -93,6 +93,7 @@ def _main(argv, capsys):
     (["--optimizer=lars", "--layerwise"], "--optimizer=lars: `layerwise=True`"),
     (["--optimizer=adam", "--momentum=0.5"], "--momentum applies to"),
     (["--optimizer=lamb", "--trust_ratio_bounds=2,1"], "0 <= lo <= hi"),
+    (["--noexclude_vectors"], "--optimizer=momentum: `exclude_vectors`"),
     (["--batch_size=64", "--telemetry=noise_scale"],
      "--telemetry=noise_scale needs two gradient sizes"),
 ])
