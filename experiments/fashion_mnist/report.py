@@ -37,6 +37,7 @@ PAPER_TABLE3 = {
     "Adam": ("99.3%", "99.1%", "unstable", "99.4%"),
     "LARS": ("99.3%", "99.4%", "n.a.", "n.a."),
     "LARS, biases in the trust ratio (ours)": ("-", "-", "n.a.", "n.a."),
+    "SGD (momentum), biases in the trust ratio (ours)": ("-", "-", "-", "-"),
 }
 # Our stores for the same cells (run.sh table3()).
 TABLE3_STORES = {
@@ -50,6 +51,9 @@ TABLE3_STORES = {
     "LARS": ("b256_lars", "lars", None, None),
     "LARS, biases in the trust ratio (ours)": (None, "lars_all_layers", None,
                                                None),
+    "SGD (momentum), biases in the trust ratio (ours)": (
+        None, None, "momentum_layerwise_all_layers",
+        "momentum_layerwise_bound_all_layers"),
 }
 REGIME_STORES = (("linear", "momentum, baseline recipe, LR x B/256 (Def. 2.1)"),
                  ("momentum", "momentum + warmup + poly decay, tuned LR"),

@@ -62,6 +62,13 @@ table3() {
   # LARS); MLPerf's rule leaves LeNet's biases (no BN) at the raw LARS LR.
   tuned table3/lars_all_layers $r 8192 $lw_sgd --set optimizer=lars \
       --set exclude_vectors=false
+  # ... and layer-wise momentum SGD the same way (its wrapper excludes
+  # rank-1 variables too).
+  tuned table3/momentum_layerwise_all_layers $r 8192 $lw_sgd \
+      --set optimizer=momentum --set layerwise=true --set exclude_vectors=false
+  tuned table3/momentum_layerwise_bound_all_layers $r 8192 $lw_sgd \
+      --set optimizer=momentum --set layerwise=true --set exclude_vectors=false \
+      --set trust_ratio_bounds=$b_sgd
   for opt in momentum adagrad rmsprop adam; do
     local lw=$lw_ada b=$b_ada
     [ $opt = momentum ] && { lw=$lw_sgd; b=$b_sgd; }
