@@ -65,7 +65,7 @@ def accuracy_vs_batch(trials, path, report=None):
                    label="huge batch")
     ax.axvline(report.b_f, color="tab:red", lw=2, label="full batch")
     ax.set(xscale="log", xlim=(lo, hi), xlabel="global batch size",
-           ylabel=f"test accuracy within {report.baseline.epochs:g} epochs")
+           ylabel=f"test accuracy within {report.baseline.epochs:.4g} epochs")
     ax.legend(fontsize=8)
     return _save(fig, path)
 

@@ -222,9 +222,9 @@ def format_report(report: Report) -> str:
         f"baseline: B0={base.batch_size} {base.optimizer} lr={base.peak_learning_rate:g} "
         f"A={base.accuracy:.4f} (spread {base.spread:.4f}, {base.num_seeds} seeds) "
         f"xi={base.loss if base.loss is None else round(base.loss, 4)} "
-        f"rho={base.epochs:g} epochs",
+        f"rho={base.epochs:.4g} epochs",
         f"targets: accuracy >= {report.target_accuracy:.4f} (99.5% A), "
-        f"loss <= {report.max_loss:.4f} (1.2 xi), within {base.epochs:g} epochs",
+        f"loss <= {report.max_loss:.4f} (1.2 xi), within {base.epochs:.4g} epochs",
         "",
         f"{'batch':>9} {'best acc':>9} {'linear':>7} {'any':>5} {'steps':>7}  evidence",
     ]
