@@ -121,7 +121,7 @@ def find_baseline(trials, base_batch_size=None, optimizer="momentum"):
     group = max(groups, key=lambda g: g.within(float("inf"))[0] or -1.0)
     acc, loss, spread = group.within(float("inf"))
     first = group.trials[0]
-    return Baseline(b0, acc, loss, first.epochs, spread, optimizer,
+    return Baseline(b0, acc, loss, first.planned_epochs, spread, optimizer,
                     first.peak_learning_rate, len(group.trials))
 
 

@@ -60,19 +60,30 @@ class Trial:
                             if k not in skip and not (
                                 k in defaults and v == defaults[k])))
 
+    @property
+    def planned_epochs(self) -> float:
+        """The --epochs the run was given (steps round up, so the epochs it
+        completes overshoot by up to one step), else the epochs completed."""
+        if self.config.get("train_steps") is None and self.config.get("epochs"):
+            return float(self.config["epochs"])
+        return self.epochs
+
     def metrics_within(self, epochs: float):
         """(accuracy, loss) reached within ``epochs`` epochs, or (None, None).
 
-        A run longer than ``epochs`` is judged at its last evaluation at or
-        before that epoch (Definition 2.1 counts what is reached in rho
-        epochs). The loss is the validation loss when the run has a
+        A run planned for more than ``epochs`` is judged at its last
+        evaluation at or before that epoch plus one step's overshoot
+        (Definition 2.1 counts what is reached in rho epochs). The loss is the validation loss when the run has a
         validation split, else the test loss.
         """
         if self.accuracy is None:
             return None, None
-        if self.epochs <= epochs * (1 + 1e-9):
+        if self.planned_epochs <= epochs * (1 + 1e-9):
             return self.accuracy, self.loss
-        rows = [h for h in self.history if h["epoch"] <= epochs * (1 + 1e-9)]
+        # An evaluation counts if it came within one step of the budget.
+        slack = self.batch_size / max(self.num_train, 1)
+        rows = [h for h in self.history
+                if h["epoch"] <= (epochs + slack) * (1 + 1e-9)]
         if not rows:
             return None, None
         last = rows[-1]

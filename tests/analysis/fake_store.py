@@ -12,7 +12,8 @@ def write_trial(root, name, batch, acc, loss=0.3, optimizer="momentum",
     config = dict(optimizer=optimizer, learning_rate=lr, lr_scaling=lr_scaling,
                   base_batch_size=256, batch_size=str(batch), seed=seed,
                   epochs=epochs, layerwise=layerwise, tag=tag, dataset="fake",
-                  model_dir=folder, **(config_extra or {}))
+                  model_dir=folder)
+    config.update(config_extra or {})
     peak = lr * batch / 256 if lr_scaling == "linear" else lr
     data = dict(status=status, config=config, global_batch_size=batch,
                 num_train_examples=num_train, peak_learning_rate=peak,

@@ -138,3 +138,19 @@ def test_a_flag_added_later_at_its_default_is_the_same_recipe(tmp_path):
     report = regimes.classify(store.load_store(str(tmp_path)))
     assert report.baseline.num_seeds == 2
     assert report.baseline.accuracy == pytest.approx(0.89)
+
+
+def test_step_rounding_past_rho_is_not_a_longer_run(tmp_path):
+    """--epochs=30 at B=8192 on 55K runs 202 steps = 30.09 epochs: judged by
+    its final accuracy, like the baseline's 30.003 epochs, not at epoch 29."""
+    write_trial(tmp_path, "base", 256, 0.90, epochs=30.0032, num_train=55000,
+                config_extra={"epochs": 30})
+    write_trial(tmp_path, "b8k", 8192, 0.90, epochs=30.09, num_train=55000,
+                optimizer="lars", config_extra={"epochs": 30},
+                history=[dict(step=195, epoch=29.05, eval_accuracy=0.5,
+                              eval_loss=1.0),
+                         dict(step=202, epoch=30.09, eval_accuracy=0.90,
+                              eval_loss=0.3)])
+    report = regimes.classify(store.load_store(str(tmp_path)))
+    assert report.baseline.epochs == 30
+    assert report.rows[1].best_accuracy == pytest.approx(0.90)
