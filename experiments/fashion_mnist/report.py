@@ -58,7 +58,8 @@ TABLE3_STORES = {
 REGIME_STORES = (("linear", "momentum, baseline recipe, LR x B/256 (Def. 2.1)"),
                  ("momentum", "momentum + warmup + poly decay, tuned LR"),
                  ("lars", "LARS + warmup + poly decay, tuned LR"),
-                 ("lamb", "LAMB + warmup + poly decay, tuned LR"))
+                 ("lamb", "LAMB + warmup + poly decay, tuned LR"),
+                 ("lars_all_layers", "LARS, biases in the trust ratio, tuned LR"))
 
 
 def _load(path):
