@@ -85,15 +85,30 @@ def pick(trials):
 def cell(trials, folder=None):
     """Table text for one tuned cell: test accuracy of the validation pick.
 
-    ``folder``: the cell's sweep store; without its sweep.json (written when
-    the sweep ends) the cell is marked partial.
+    ``folder``: the cell's sweep store; the cell is marked partial when it
+    has fewer finished runs than its sweep.json's axes ask for per batch
+    size (or no sweep.json yet: the sweep writes it when it stops).
     """
     if not trials:
         return "not run yet"
     partial = ""
-    if folder and not os.path.exists(os.path.join(folder, "sweep.json")):
+    if folder and len(trials) < _expected_runs(folder):
         partial = f" [partial: {len(trials)} run(s)]"
     return _cell(trials) + partial
+
+
+def _expected_runs(folder):
+    """Runs per batch size the sweep in ``folder`` asks for (inf if unknown)."""
+    try:
+        with open(os.path.join(folder, "sweep.json")) as f:
+            axes = json.load(f)["axes"]
+    except (OSError, ValueError, KeyError):
+        return float("inf")
+    count = 1
+    for name, values in axes.items():
+        if name != "batch_size":
+            count *= len(values)
+    return count
 
 
 def _cell(trials):

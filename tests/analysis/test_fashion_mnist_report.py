@@ -28,6 +28,12 @@ def test_report_tables_pick_by_validation_and_name_failures(tmp_path):
     _run(res / "table3" / "sgd", "lr2", 8192, 0.86, 0.85, lr=0.4, lr_scaling="none")
     (res / "table3" / "sgd" / "sweep.json").write_text(
         '{"config": "c.yaml", "axes": {"learning_rate": [0.1, 0.4]}, "set": {}}')
+    # an interrupted sweep writes its sweep.json too: 1 of 3 LRs is partial
+    _run(res / "table3" / "lars", "lr1", 8192, 0.8, 0.8, optimizer="lars",
+         lr_scaling="none")
+    (res / "table3" / "lars" / "sweep.json").write_text(
+        '{"config": "c.yaml", "axes": {"batch_size": ["8192"], "seed": [0], '
+        '"learning_rate": [2, 8, 32]}, "set": {}}')
     write_trial(res / "table3" / "adam", "a", 8192, 0.0, status="diverged")
     write_trial(res / "table3" / "rmsprop", "a", 8192, 0.0, status="diverged")
     write_trial(res / "table3" / "rmsprop", "b", 8192, 0.5, status="unstable")
@@ -46,6 +52,7 @@ def test_report_tables_pick_by_validation_and_name_failures(tmp_path):
     assert "86.0% (lr 0.4, grid edge) / diverge" in text  # validation pick
     assert "diverge (step 5) [partial: 1 run(s)] / 99.1%" in text  # adam
     assert "unstable [partial: 2 run(s)] / 98.6%" in text          # rmsprop
+    assert "80.0% (lr 0.1) [partial: 1 run(s)] / 99.4%" in text    # lars
     assert "B_L = 4096" in text and "B_H = 4096" in text  # 80% < 88.56%
     assert "B_simple measured in the baseline runs: 1100" in text
     assert (tmp_path / "figures" / "accuracy_vs_batch.png").stat().st_size > 0
