@@ -92,23 +92,43 @@ def cell(trials, folder=None):
     if not trials:
         return "not run yet"
     partial = ""
-    if folder and len(trials) < _expected_runs(folder):
+    sizes = {t.batch_size for t in trials}
+    if folder and len(trials) < _expected_runs(
+            folder, sizes.pop() if len(sizes) == 1 else None):
         partial = f" [partial: {len(trials)} run(s)]"
     return _cell(trials) + partial
 
 
-def _expected_runs(folder):
-    """Runs per batch size the sweep in ``folder`` asks for (inf if unknown)."""
+def _expected_runs(folder, batch_size=None):
+    """Runs per batch size the sweep in ``folder`` asks for (inf if unknown).
+
+    A store's sweep.json is the spec of its last sweep; when that sweep
+    covered other batch sizes only (regime(): the momentum grid extended
+    below at B >= 4K), ``batch_size``'s own runs are whatever ran before:
+    0 is expected of it.
+    """
     try:
         with open(os.path.join(folder, "sweep.json")) as f:
             axes = json.load(f)["axes"]
     except (OSError, ValueError, KeyError):
         return float("inf")
+    if batch_size is not None and not _in_sweep(
+            batch_size, [str(v) for v in axes.get("batch_size", ["full"])]):
+        return 0
     count = 1
     for name, values in axes.items():
         if name != "batch_size":
             count *= len(values)
     return count
+
+
+def _in_sweep(batch_size, sizes):
+    """Whether a trial's ``batch_size`` is one of a sweep's ``sizes``, where
+    'full' (the training-set size, unknown here) is any size above the
+    numeric ones."""
+    numeric = [int(v) for v in sizes if v != "full"]
+    return batch_size in numeric or (
+        "full" in sizes and batch_size > max(numeric, default=0))
 
 
 def _cell(trials):

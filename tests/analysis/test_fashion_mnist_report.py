@@ -59,6 +59,20 @@ def test_report_tables_pick_by_validation_and_name_failures(tmp_path):
     assert "`table3/sgd`: c.yaml; learning_rate=0.1,0.4" in text
 
 
+def test_partial_counts_only_the_batch_sizes_of_the_last_sweep(tmp_path):
+    # regime(): a second sweep extends the momentum grid at B >= 4096 only;
+    # its sweep.json must not mark the smaller batch sizes partial.
+    folder = tmp_path / "momentum"
+    folder.mkdir()
+    (folder / "sweep.json").write_text(
+        '{"config": "c.yaml", "axes": {"batch_size": ["4096", "full"], '
+        '"seed": [0], "learning_rate": [0.001, 0.01, 0.1, 1, 10]}, "set": {}}')
+    assert report._expected_runs(str(folder), 256) == 0
+    assert report._expected_runs(str(folder), 4096) == 5
+    assert report._expected_runs(str(folder), 55000) == 5   # 'full'
+    assert report._expected_runs(str(folder)) == 5
+
+
 def test_grid_grows_past_the_edge_its_best_value_sits_on():
     spec = importlib.util.spec_from_file_location(
         "grow_grid", os.path.join(os.path.dirname(_SCRIPT), "grow_grid.py"))
