@@ -118,10 +118,11 @@ regime() {
 longer() {
   # Part 4: train longer at 32K and full batch (Figures 18/19): 300 epochs
   # (10x the baseline's 30), LAMB with a long warmup (the paper's best
-  # huge-batch scheme), evaluated every 10 epochs.
+  # huge-batch scheme), evaluated every 10 epochs, at the base LR the
+  # 30-epoch regime sweep picked for LAMB at both 32K and full batch.
   local r=$HERE/recipe.yaml
   sweep longer/lamb $r 32768,full 0 --lr_scaling=sqrt \
-      --tune learning_rate=0.004,0.016 --set optimizer=lamb \
+      --tune learning_rate=0.004 --set optimizer=lamb \
       --set epochs=300 --set warmup_epochs=30 --set eval_every_epochs=10
 }
 
