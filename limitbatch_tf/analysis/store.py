@@ -75,8 +75,13 @@ class Trial:
         evaluation at or before that epoch plus one step's overshoot
         (Definition 2.1 counts what is reached in rho epochs). The loss is the validation loss when the run has a
         validation split, else the test loss.
+
+        A run stopped as "unstable" (its loss grew past --unstable_factor
+        times its best) failed like a diverged one: its accuracy at the
+        stop, often a few steps in, is not what the recipe reaches in
+        ``epochs``, so it is (None, None) too.
         """
-        if self.accuracy is None:
+        if self.accuracy is None or self.status == "unstable":
             return None, None
         if self.planned_epochs <= epochs * (1 + 1e-9):
             return self.accuracy, self.loss

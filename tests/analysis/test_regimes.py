@@ -61,6 +61,19 @@ def test_non_monotone_is_flagged(tmp_path):
     assert any("non-monotone" in f for f in report.flags)
 
 
+def test_an_unstable_run_is_a_failure_not_its_accuracy_at_the_stop(tmp_path):
+    # Stopped a few steps in with the target accuracy on its last evaluation
+    # (the stop rule fired on the loss): neither a success nor a best accuracy.
+    write_trial(tmp_path, "base", 256, 0.90)
+    write_trial(tmp_path, "stopped", 1024, 0.90, status="unstable")
+    write_trial(tmp_path, "dead", 1024, 0.10, lr=0.2)
+    report = regimes.classify(store.load_store(str(tmp_path)))
+    row = report.rows[1]
+    assert row.linear_ok is False and not row.any_ok
+    assert row.best_accuracy == pytest.approx(0.10)
+    assert report.b_l == 1024 and report.b_h == 256
+
+
 def test_ties_at_the_target_count_as_reached(tmp_path):
     write_trial(tmp_path, "base", 256, 0.80)
     write_trial(tmp_path, "tie", 512, 0.796)   # exactly 0.995 * 0.80
