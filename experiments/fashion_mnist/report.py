@@ -59,7 +59,8 @@ REGIME_STORES = (("linear", "momentum, baseline recipe, LR x B/256 (Def. 2.1)"),
                  ("momentum", "momentum + warmup + poly decay, tuned LR"),
                  ("lars", "LARS + warmup + poly decay, tuned LR"),
                  ("lamb", "LAMB + warmup + poly decay, tuned LR"),
-                 ("lars_all_layers", "LARS, biases in the trust ratio, tuned LR"))
+                 ("lars_all_layers", "LARS, biases in the trust ratio, tuned LR"),
+                 ("lamb_seeds", "LAMB at its 8K pick, seeds 1-2 (B_H check)"))
 
 
 def _load(path):
@@ -91,12 +92,24 @@ def cell(trials, folder=None):
     """
     if not trials:
         return "not run yet"
+    if len({t.seed for t in trials}) > 1:
+        return seeds_cell(trials)
     partial = ""
     sizes = {t.batch_size for t in trials}
     if folder and len(trials) < _expected_runs(
             folder, sizes.pop() if len(sizes) == 1 else None):
         partial = f" [partial: {len(trials)} run(s)]"
     return _cell(trials) + partial
+
+
+def seeds_cell(trials):
+    """Table text for one recipe run with several seeds: every seed's test
+    accuracy, no pick (picking the best seed would flatter the recipe)."""
+    trials = sorted(trials, key=lambda t: t.seed)
+    accs = [f"{100 * t.accuracy:.1f}%" if t.status == "completed"
+            and t.accuracy is not None else t.status for t in trials]
+    return (f"seeds {', '.join(str(t.seed) for t in trials)}: "
+            + ", ".join(accs))
 
 
 def _expected_runs(folder, batch_size=None):

@@ -41,6 +41,9 @@ def test_report_tables_pick_by_validation_and_name_failures(tmp_path):
     _run(res / "regime" / "linear", "l4k", 4096, 0.80, 0.80)
     _run(res / "regime" / "lars", "l4k", 4096, 0.89, 0.89, optimizer="lars",
          lr_scaling="sqrt")
+    for seed, acc in ((1, 0.885), (2, 0.89)):   # a boundary check's seeds
+        _run(res / "regime" / "lamb_seeds", f"s{seed}", 4096, acc, acc,
+             seed=seed, optimizer="lamb", lr_scaling="sqrt")
     out = tmp_path / "REPORT.md"
     out.write_text("# hand-written intro\n\n<!-- generated:begin -->\nSTALE TEXT\n"
                    "<!-- generated:end -->\n\nhand-written end\n")
@@ -53,6 +56,7 @@ def test_report_tables_pick_by_validation_and_name_failures(tmp_path):
     assert "diverge (step 5) [partial: 1 run(s)] / 99.1%" in text  # adam
     assert "unstable [partial: 2 run(s)] / 98.6%" in text          # rmsprop
     assert "80.0% (lr 0.1) [partial: 1 run(s)] / 99.4%" in text    # lars
+    assert "| seeds 1, 2: 88.5%, 89.0% |" in text
     assert "B_L = 4096" in text and "B_H = 4096" in text  # 80% < 88.56%
     assert "B_simple measured in the baseline runs: 1100" in text
     assert (tmp_path / "figures" / "accuracy_vs_batch.png").stat().st_size > 0
