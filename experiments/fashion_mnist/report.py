@@ -216,26 +216,40 @@ def table3_section(results):
                          "8K + layer-wise", "8K + layer-wise + bound"), rows))
 
 
+def _relative(text):
+    """``text`` with the checkout's absolute paths made repository-relative
+    (the evidence column names results.json files)."""
+    root = os.path.dirname(os.path.dirname(HERE)) + os.sep
+    return text.replace(root, "")
+
+
 def regime_section(results, baseline, figures):
     root = os.path.join(results, "regime")
     stores = {name: _load(os.path.join(root, name)) for name, _ in REGIME_STORES}
     sizes = sorted({t.batch_size for ts in stores.values() for t in ts})
     if not sizes or not baseline:
         return "### Regime map (part 3)\n\nnot run yet\n", None
+    ran = [(name, label) for name, label in REGIME_STORES if stores[name]]
     rows = []
     for b in sizes:
         rows.append((b,) + tuple(
             cell([t for t in stores[name] if t.batch_size == b],
                  os.path.join(root, name))
             if any(t.batch_size == b for t in stores[name]) else "-"
-            for name, _ in REGIME_STORES))
-    header = ("B",) + tuple(label for _, label in REGIME_STORES)
-    trials = [t for name, _ in REGIME_STORES for t in stores[name]]
+            for name, _ in ran))
+    header = ("B",) + tuple(label for _, label in ran)
+    not_run = [label for name, label in REGIME_STORES if not stores[name]]
+    trials = [t for name, _ in ran for t in stores[name]]
     report = regimes.classify(trials, baseline_trials=baseline)
-    # The plot labels curves by recipe: name the linear-scaling runs apart
-    # from the tuned momentum ones (after classifying: the label is cosmetic).
-    labelled = [dataclasses.replace(t, rung="momentum, LR x B/256")
-                if t in stores["linear"] else t for t in trials]
+    # The plot labels curves by recipe: name the linear-scaling and
+    # all-layers LARS runs apart from the tuned momentum and MLPerf-LARS ones
+    # (after classifying: the label is cosmetic). The extra seeds of a
+    # boundary check stay out of it: every other point is one seed.
+    names = {"linear": "momentum, LR x B/256",
+             "lars_all_layers": "lars, biases in the trust ratio"}
+    labelled = [dataclasses.replace(t, rung=names[name]) if name in names
+                else t for name, _ in ran if name != "lamb_seeds"
+                for t in stores[name]]
     os.makedirs(figures, exist_ok=True)
     plots.accuracy_vs_batch(labelled + baseline, os.path.join(
         figures, "accuracy_vs_batch.png"), report)
@@ -243,11 +257,12 @@ def regime_section(results, baseline, figures):
             "LR picked by validation accuracy per batch size (one seed; B = "
             "55,000 is full batch on the 55K training split).\n\n"
             + _markdown(header, rows)
+            + (f"\nNot run: {'; '.join(not_run)}.\n" if not_run else "")
             + "\nRegime report (`python tools/regimes.py "
             "experiments/fashion_mnist/results/regime --baseline_store "
             "experiments/fashion_mnist/results/baseline`; Definitions "
             "2.1-2.3 judge every run, the best test accuracy per B):\n\n```\n"
-            + regimes.format_report(report) + "\n```\n\n"
+            + _relative(regimes.format_report(report)) + "\n```\n\n"
             "![accuracy vs batch](figures/accuracy_vs_batch.png)\n\n"
             "Paper (MNIST): large batch [2K, 8K], huge batch (8K, 60K), "
             "full batch 60K.\n")
