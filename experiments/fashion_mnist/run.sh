@@ -3,7 +3,9 @@
 #
 #   bash experiments/fashion_mnist/run.sh [PART ...]    (default: all parts)
 #
-# PART is one of baseline table3 linear regime longer. Every part is a sweep store
+# PART is one of baseline table3 linear regime longer (issue 9) or
+# seeds tuned_baseline huge huge_seeds bounds longer2 (issue 17, the review;
+# `review` runs them in that order). Every part is a sweep store
 # under experiments/fashion_mnist/results/; running this again resumes:
 # finished trials are read back, interrupted ones resume from their
 # checkpoints (tools/sweep.py). Then regenerate the report's tables and plots:
@@ -130,12 +132,112 @@ longer() {
       --set epochs=300 --set warmup_epochs=30 --set eval_every_epochs=10
 }
 
+# ---- Issue 17: a regime map that survives review -------------------------
+
+seeds() {
+  # Five seeds of the paper-style baseline (the target A is a distribution:
+  # mean and standard error over these seeds).
+  sweep baseline $HERE/baseline.yaml 256 0,1,2,3,4
+}
+
+more_seeds() {  # more_seeds GRID_STORE SEED_STORE BATCH SEEDS [flags...]
+  # The validation pick of GRID_STORE at BATCH, rerun with more seeds.
+  local grid=$1 store=$2 batch=$3 seeds=$4; shift 4
+  local pick
+  pick=$(python $HERE/pick.py "$OUT/$grid" "$batch") || {
+    echo "   no pick yet in $grid at $batch"; status=1; return; }
+  sweep "$store" $HERE/recipe.yaml "$batch" "$seeds" $pick "$@"
+}
+
+grown() {  # grown STORE BATCH LR_GRID [flags...]: x2 LR grid, grown past edges
+  local store=$1 batch=$2 grid=$3; shift 3
+  for round in 1 2 3; do
+    sweep "$store" $HERE/recipe.yaml "$batch" 0 --tune learning_rate="$grid" "$@"
+    [ $round = 3 ] && break
+    grid=$(GROW_FACTOR=2 python $HERE/grow_grid.py "$OUT/$store" "$grid") || break
+    [ -z "$grid" ] && break
+    echo "   grid grows to $grid"
+  done
+}
+
+tuned_baseline() {
+  # A tuned B = 256 baseline: the large-batch recipe (momentum, warmup 2
+  # epochs, poly decay) with its LR on a x2 grid (grown past an edge pick),
+  # then five seeds of the pick.
+  grown review/baseline_tuned 256 0.0125,0.025,0.05,0.1,0.2 \
+      --set optimizer=momentum
+  more_seeds review/baseline_tuned review/baseline_tuned_seeds 256 0,1,2,3,4 \
+      --set optimizer=momentum
+}
+
+huge() {
+  # The paper's huge-batch recipe (Figure 5: LAMB with a very long warmup):
+  # LAMB and all-layers LARS, warmup 5/10/15 of 30 epochs, x2 LRs around the
+  # 30-epoch regime picks (LAMB 0.004; all-layers LARS 2, which sat at its
+  # grid's low edge), sqrt scaling from 256 as in the regime map.
+  # Arguments: batch sizes (default 8K, 16K, 32K, full).
+  local b sizes=("$@")
+  [ ${#sizes[@]} -eq 0 ] && sizes=(8192 16384 32768 full)
+  for b in "${sizes[@]}"; do
+    grown review/lamb_warmup/$b $b 0.002,0.004,0.008 --lr_scaling=sqrt \
+        --set optimizer=lamb --tune warmup_epochs=5,10,15
+    grown review/lars_all_layers_warmup/$b $b 0.5,1,2,4 --lr_scaling=sqrt \
+        --set optimizer=lars --set exclude_vectors=false \
+        --tune warmup_epochs=5,10,15
+  done
+}
+
+huge_seeds() {
+  # Three seeds at every batch size the boundary can fall on (4K-16K).
+  sweep review/lamb_seeds/4096 $HERE/recipe.yaml 4096 0,1,2 --lr_scaling=sqrt \
+      --tune learning_rate=0.004 --set optimizer=lamb
+  sweep review/lars_all_layers_seeds/4096 $HERE/recipe.yaml 4096 0,1,2 \
+      --lr_scaling=sqrt --tune learning_rate=2 --set optimizer=lars \
+      --set exclude_vectors=false
+  local b
+  for b in 8192 16384; do
+    more_seeds review/lamb_warmup/$b review/lamb_seeds/$b $b 0,1,2 \
+        --lr_scaling=sqrt --set optimizer=lamb
+    more_seeds review/lars_all_layers_warmup/$b review/lars_all_layers_seeds/$b \
+        $b 0,1,2 --lr_scaling=sqrt --set optimizer=lars --set exclude_vectors=false
+  done
+}
+
+bounds() {
+  # Table 3 "+ bound" with bounds that engage: the unbounded Adam/RMSprop
+  # layer-wise runs' trust ratios stayed inside [0.01, 10]; [0.1, 1] clips.
+  local r=$HERE/recipe.yaml
+  for opt in adam rmsprop; do
+    tuned review/table3/${opt}_layerwise_bound_tight $r 8192 0.005,0.01,0.02 \
+        --set optimizer=$opt --set layerwise=true --set trust_ratio_bounds=0.1,1
+  done
+}
+
+longer2() {
+  # Training longer: 16K for 200 epochs (the paper's Figure 21 claim) and a
+  # second seed of 32K x 300 epochs, LAMB as in part 4.
+  local r=$HERE/recipe.yaml
+  sweep review/longer/lamb_16k $r 16384 0 --lr_scaling=sqrt \
+      --tune learning_rate=0.004 --set optimizer=lamb \
+      --set epochs=200 --set warmup_epochs=20 --set eval_every_epochs=10
+  sweep review/longer/lamb_32k_seed1 $r 32768 1 --lr_scaling=sqrt \
+      --tune learning_rate=0.004 --set optimizer=lamb \
+      --set epochs=300 --set warmup_epochs=30 --set eval_every_epochs=10
+}
+
+review() {
+  # The cells the boundary can fall on first, then the rest.
+  seeds; tuned_baseline; huge 8192 16384; huge_seeds; huge 32768 full
+  bounds; longer2
+}
+
 parts=("$@")
 [ ${#parts[@]} -eq 0 ] && parts=(baseline table3 linear regime longer)
+all="baseline table3 linear regime longer seeds tuned_baseline huge huge_seeds bounds longer2 review"
 for part in "${parts[@]}"; do
-  case $part in
-    baseline|table3|linear|regime|longer) $part ;;
-    *) echo "run.sh: unknown part '$part' (baseline table3 linear regime longer)" >&2
+  case " $all " in
+    *" $part "*) $part ;;
+    *) echo "run.sh: unknown part '$part' ($all)" >&2
        exit 2 ;;
   esac
 done
