@@ -181,7 +181,8 @@ def main(argv=None) -> int:
         if args.parallel < 1:
             raise ConfigError(f"--parallel={args.parallel} must be >= 1")
         trial_list, report = grid.run(args.config, axes, args.store, sets=sets,
-                                      extra_args=extra, parallel=args.parallel)
+                                      extra_args=extra, parallel=args.parallel,
+                                      pin=args.pin)
     except ConfigError as e:
         return fail(str(e))
     outcomes = report.outcomes
