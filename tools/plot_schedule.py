@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import limitbatch_tf  # noqa: E402,F401  (sets TF env vars before TF loads)
 from limitbatch_tf import schedules  # noqa: E402
+from limitbatch_tf.config import Config, ConfigError  # noqa: E402
 
 
 def _float_list(text):
@@ -66,8 +67,25 @@ def _steps(epochs, steps, steps_per_epoch):
     return schedules.to_steps(epochs=epochs, steps=steps, steps_per_epoch=steps_per_epoch)
 
 
+def check_applies(args):
+    """Refuses a flag of another decay by Config's one table (APPLIES_TO):
+    build_schedule trusts its arguments."""
+    cycle = args.cycle_epochs if args.cycle_steps is None else float(args.cycle_steps)
+    boundaries = ",".join(str(e) for e in args.step_boundaries_epochs) or None
+    config = Config(lr_decay=args.decay, end_lr=args.end_lr, poly_power=args.poly_power,
+                    step_boundaries_epochs=boundaries, step_factor=args.step_factor,
+                    cycle_epochs=cycle, cycle_start=args.cycle_start,
+                    cosine_granularity=args.cosine_granularity,
+                    coarse_epochs=args.coarse_epochs)
+    try:
+        config.check_applies()
+    except ConfigError as e:  # this tool's --decay is Config's --lr_decay
+        raise ValueError(str(e).replace("--lr_decay", "--decay")) from None
+
+
 def schedule_from_args(args):
     """Returns (schedule, total_steps, steps_per_epoch, peak_lr) for parsed flags."""
+    check_applies(args)
     spe = schedules.steps_per_epoch(args.num_examples, args.batch_size)
     base_batch = args.batch_size if args.base_batch_size is None else args.base_batch_size
     peak_lr = schedules.scaled_learning_rate(args.peak_lr, args.batch_size, base_batch,

@@ -52,6 +52,10 @@ def test_bad_config_is_an_error(tool, tmp_path):
     with pytest.raises(ValueError, match="cycle_steps"):
         tool.main(["--num_examples=100", "--batch_size=10", "--peak_lr=1",
                    "--total_steps=50", "--decay=cyclical", f"--output={tmp_path}/a.png"])
+    with pytest.raises(ValueError, match="--poly_power applies to --decay=poly only"):
+        tool.main(["--num_examples=100", "--batch_size=10", "--peak_lr=1",
+                   "--total_steps=50", "--decay=cosine", "--poly_power=2",
+                   f"--output={tmp_path}/c.png"])
     with pytest.raises(SystemExit):  # argparse: total duration missing
         tool.main(["--num_examples=100", "--batch_size=10", "--peak_lr=1",
                    f"--output={tmp_path}/b.png"])
