@@ -123,9 +123,32 @@ class Report:
         return [k for k, o in self.outcomes.items() if not o.finished]
 
 
+def cpu_slots(parallel: int, pin: bool = True) -> list:
+    """Disjoint CPU sets, one per concurrent trial, or ``[None] * parallel``.
+
+    N trials at once on C cores each get C // N cores (the first C % N
+    slots one more), so two 1-thread trials share a 2-core machine instead
+    of four threads fighting over it (issue 18). Unpinned when ``pin`` is
+    False, when there is one trial at a time, when there are more trials
+    than cores, or where the OS has no CPU affinity (not Linux).
+    """
+    if not pin or parallel < 2 or not hasattr(os, "sched_getaffinity"):
+        return [None] * parallel
+    cpus = sorted(os.sched_getaffinity(0))
+    if parallel > len(cpus):
+        return [None] * parallel
+    size, extra = divmod(len(cpus), parallel)
+    slots, start = [], 0
+    for i in range(parallel):
+        n = size + (i < extra)
+        slots.append(frozenset(cpus[start:start + n]))
+        start += n
+    return slots
+
+
 def execute(trial_list, argv_of: Callable[[Trial], list], parallel: int = 1,
             on_finish: Optional[Callable[[Trial, Outcome], None]] = None,
-            log=print, poll_s: float = 0.2) -> Report:
+            log=print, poll_s: float = 0.2, pin: bool = True) -> Report:
     """Runs the unfinished trials, ``parallel`` at a time; returns a Report.
 
     A trial that exits with the main job's bad-input code stops new
@@ -140,9 +163,12 @@ def execute(trial_list, argv_of: Callable[[Trial], list], parallel: int = 1,
       on_finish: Called with (trial, outcome) for every finished trial,
         including those finished before this call.
       log: One-line progress sink. Defaults to print.
+      pin: Give each of the ``parallel`` running trials its own CPUs
+        (``cpu_slots``). Defaults to True.
     """
     if parallel < 1:
         raise ConfigError(f"--parallel={parallel} must be >= 1")
+    free_slots = cpu_slots(parallel, pin)
     report = Report({})
     todo = []
     for t in trial_list:
@@ -158,7 +184,7 @@ def execute(trial_list, argv_of: Callable[[Trial], list], parallel: int = 1,
 
     def handle(signum, frame):
         stop.append(signal.Signals(signum).name)
-        for proc, _, _ in running.values():
+        for proc, *_ in running.values():
             proc.send_signal(signal.SIGTERM)
 
     previous = {}
@@ -171,12 +197,14 @@ def execute(trial_list, argv_of: Callable[[Trial], list], parallel: int = 1,
             while queue and len(running) < parallel and not stop:
                 t = queue.pop(0)
                 log(f"[{total - len(queue)}/{total}] start {t.trial_id}")
-                running[t.trial_id] = (trials.launch(argv_of(t), t.model_dir),
-                                       t, time.time())
-            for key, (proc, t, start) in list(running.items()):
+                slot = free_slots.pop(0)
+                running[t.trial_id] = (trials.launch(argv_of(t), t.model_dir,
+                                                     slot), t, time.time(), slot)
+            for key, (proc, t, start, slot) in list(running.items()):
                 if proc.poll() is None:
                     continue
                 del running[key]
+                free_slots.append(slot)
                 outcome = trials.after_exit(t.model_dir, proc.returncode)
                 report.outcomes[key] = outcome
                 report.ran += 1
@@ -242,7 +270,7 @@ def _blank(value):
 
 def run(config_path: Optional[str], axes, root: str, *, sets=(),
         extra_args=(), parallel: int = 1, log=print,
-        argv_of: Optional[Callable[[Trial], list]] = None):
+        argv_of: Optional[Callable[[Trial], list]] = None, pin: bool = True):
     """Validates, then runs every unfinished cell of a grid under ``root``.
 
     Every cell's config is resolved and validated before anything starts,
@@ -259,6 +287,8 @@ def run(config_path: Optional[str], axes, root: str, *, sets=(),
       log: One-line progress sink. Defaults to print.
       argv_of: Subprocess argv of a cell. Defaults to the main job
         (``trials.command``); tests substitute fakes.
+      pin: Each concurrent cell on its own CPUs (``cpu_slots``). Defaults
+        to True.
     Returns:
       (trials, Report).
     """
@@ -272,7 +302,7 @@ def run(config_path: Optional[str], axes, root: str, *, sets=(),
             return trials.command(t, config_path, sets, extra_args)
     os.makedirs(root, exist_ok=True)
     report = execute(trial_list, argv_of, parallel, on_finish=_record_hparams,
-                     log=log)
+                     log=log, pin=pin)
     return trial_list, report
 
 

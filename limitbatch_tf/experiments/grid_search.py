@@ -50,7 +50,12 @@ def add_common_flags(p: argparse.ArgumentParser) -> None:
                    help="Base YAML config of main-job flags. Defaults to "
                         "the main job's defaults.")
     p.add_argument("--parallel", type=int, default=1,
-                   help="Trials running at once. Defaults to 1.")
+                   help="Trials running at once. Defaults to 1. With N > 1 "
+                        "each trial is pinned to its own share of the CPUs "
+                        "(TensorFlow then sizes its thread pools to it).")
+    p.add_argument("--nopin", dest="pin", action="store_false",
+                   help="Let --parallel trials share every CPU instead of "
+                        "pinning each to its own.")
     p.add_argument("--metric", default="eval_accuracy",
                    help="results.json metric to rank trials by. Defaults to "
                         "eval_accuracy.")
@@ -143,7 +148,7 @@ def main(argv=None) -> int:
             raise ConfigError(f"--parallel={args.parallel} must be >= 1")
         trial_list, report = grid.run(
             args.config, axes, os.path.join(args.out, "cells"), sets=sets,
-            extra_args=extra, parallel=args.parallel)
+            extra_args=extra, parallel=args.parallel, pin=args.pin)
     except ConfigError as e:
         return fail(str(e))
     outcomes = report.outcomes

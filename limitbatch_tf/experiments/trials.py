@@ -180,14 +180,22 @@ def subprocess_env() -> dict:
     return env
 
 
-def launch(argv: list, model_dir: str) -> subprocess.Popen:
-    """Starts a trial; its stdout and stderr go to <model_dir>/trial.log."""
+def launch(argv: list, model_dir: str, cpus=None) -> subprocess.Popen:
+    """Starts a trial; its stdout and stderr go to <model_dir>/trial.log.
+
+    Args:
+      cpus: CPU ids the trial may run on (Linux affinity), or None for all.
+        TensorFlow sizes its intra-op and inter-op thread pools from the
+        schedulable CPUs, so a pinned trial also runs that many threads.
+    """
     os.makedirs(model_dir, exist_ok=True)
+    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
     with open(os.path.join(model_dir, LOG_FILE), "ab") as log:
         log.write(("$ " + " ".join(argv) + "\n").encode())
         log.flush()
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=subprocess_env())
+                                stdin=subprocess.DEVNULL, env=subprocess_env(),
+                                preexec_fn=pin)
 
 
 def run(trial: Trial, argv: list) -> Outcome:

@@ -12,7 +12,7 @@ class LARS(base.LayerwiseOptimizer):
     """Layer-wise Adaptive Rate Scaling (You, Gitman & Ginsburg, 2017).
 
     Per model variable ``w`` with gradient ``g`` (MLPerf TF2 ResNet-50 form,
-    shared REFERENCE.md section 2; You et al. 2020, appendix 6.3):
+    docs/references.md R3; You et al. 2020, appendix 6.3):
 
     ```python
     # trust ratio, 1 when ||w|| == 0 or ||g|| == 0
