@@ -131,6 +131,11 @@ class Cell:
         return [v[0] for v in self._values]
 
     @property
+    def validations(self) -> list:
+        """Validation accuracy per seed (None: failed, or no split)."""
+        return [v[1] for v in self._values]
+
+    @property
     def losses(self) -> list:
         return [v[2] for v in self._values]
 
