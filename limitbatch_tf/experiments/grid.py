@@ -20,6 +20,7 @@ import threading
 import time
 from typing import Callable, Optional
 
+from limitbatch_tf import rundir
 from limitbatch_tf.config import ConfigError
 from limitbatch_tf.experiments import hparams, trials
 from limitbatch_tf.experiments.trials import Outcome, Trial
@@ -100,8 +101,8 @@ def check_finished_configs(trial_list, config_path, sets, extra_args) -> dict:
         if before.results is not None:
             why = trials.config_mismatch(before.results, config)
             if why:
-                raise ConfigError(f"{t.model_dir} holds a run with a different "
-                                  f"config ({why}); choose another output folder")
+                raise ConfigError(rundir.different_config_message(
+                    t.model_dir, why, "choose another output folder"))
         configs[t.trial_id] = config
     return configs
 
@@ -309,7 +310,7 @@ def run(config_path: Optional[str], axes, root: str, *, sets=(),
 def _record_hparams(trial: Trial, outcome: Outcome) -> None:
     if hparams.has_session(trial.model_dir):
         return
-    started = os.path.join(trial.model_dir, "config.json")
+    started = os.path.join(trial.model_dir, rundir.CONFIG_FILE)
     start = os.path.getmtime(started) if os.path.exists(started) else time.time()
     hparams.write_session(trial.model_dir, trial.trial_id, trial.values,
                           outcome.status, start)
