@@ -179,7 +179,8 @@ def run(config: Config, strategy=None) -> dict:
     # --- hardware ----------------------------------------------------------
     if strategy is None:
         strategy = distribute.build_strategy(config.strategy, config.tpu,
-                                             config.num_cpu_replicas)
+                                             config.num_cpu_replicas,
+                                             tpu_init_timeout=config.tpu_init_timeout)
     if not distribute.is_chief(strategy):
         # Every worker must take part in saving; only the chief's files count.
         config = dataclasses.replace(config, model_dir=os.path.join(
