@@ -225,7 +225,12 @@ class Config:
         choices=("auto", "one_device", "mirrored", "multi_worker", "tpu"))
     tpu: Optional[str] = _field(None, "TPU name or grpc:// address "
                                 "('pod' style names as in the MLPerf "
-                                "reference).", identity=False)
+                                "reference), or 'local' for the chips of "
+                                "this Cloud TPU VM.", identity=False)
+    tpu_init_timeout: float = _field(
+        900.0, "Seconds TPU initialisation may take before the run exits "
+        "with one line (status 2); large pods take minutes. 0: no limit.",
+        minimum=0.0, identity=False)
     num_cpu_replicas: int = _field(
         1, "Split the CPU into N logical devices and mirror over them "
         "(tests the distributed paths without accelerators).", minimum=1,

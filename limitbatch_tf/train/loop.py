@@ -408,8 +408,9 @@ def run(config: Config, strategy=None) -> dict:
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     if strategy is None:
-        strategy = distribute.build_strategy(config.strategy, config.tpu,
-                                             config.num_cpu_replicas)
+        strategy = distribute.build_strategy(
+            config.strategy, config.tpu, config.num_cpu_replicas,
+            tpu_init_timeout=config.tpu_init_timeout)
     run_ = setup(config, strategy, start_time)
     run_.mlperf.init_stop_run_start()
     status = train(run_)
