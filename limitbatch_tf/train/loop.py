@@ -357,7 +357,7 @@ def run(config: Config, strategy=None) -> dict:
                 mlperf.eval(plan.epoch(step), metrics["eval_accuracy"])
                 results["history"].append(dict(
                     metrics, step=step, epoch=plan.epoch(step),
-                    train_loss=train_loss))
+                    train_loss=train_loss, **probes.history_fields()))
             if step == next_eval or (config.checkpoint_every_steps and
                                      step % config.checkpoint_every_steps == 0):
                 checkpointer.save(step)

@@ -9,7 +9,10 @@
 - ``noise_scale``: the simple gradient noise scale B_simple = tr(Sigma)/|G|^2
   of McCandlish et al. (2018), from micro-batch (size b) and global (size B)
   gradients of the same parameters with the unbiased two-size estimator,
-  numerator and denominator averaged separately (EMA) before dividing;
+  numerator and denominator averaged separately (bias-corrected EMAs)
+  before dividing, and recorded in every results.json history record (the
+  trajectory: noise_scale_b_simple, noise_scale_grad_sq,
+  noise_scale_trace_sigma) and per host loop in TensorBoard;
   plus the signal/noise split of appendix 6.1 at the run's batch size B:
   signal power |G|^2 (along the true gradient), noise power tr(Sigma)/B
   (perpendicular, for many parameters), so SNR = B / B_simple: the signal
@@ -27,23 +30,43 @@ PROBES = ("weight_distance", "trust_ratios", "grad_norm", "noise_scale")
 
 
 class NoiseScaleEMA:
-    """EMA of the unbiased |G|^2 and tr(Sigma) estimates (McCandlish et al.).
+    """Bias-corrected EMAs of the unbiased |G|^2 and tr(Sigma) estimates.
+
+    McCandlish et al. (2018), "An Empirical Model of Large-Batch Training",
+    Appendix A.1: from the squared norms of gradients over a small batch
+    (B_small) and a big one (B_big) of the same parameters,
 
     |G|^2  ~ (B_big |G_big|^2 - B_small |G_small|^2) / (B_big - B_small)
     tr(S)  ~ (|G_small|^2 - |G_big|^2) / (1/B_small - 1/B_big)
+
+    are unbiased; each is averaged by an EMA (numerator and denominator
+    apart, as the paper advises, since their ratio is biased) and divided
+    by the EMA's total weight 1 - decay^t, so the first readings are not
+    pulled towards the zero the EMA starts from (the correction of Adam,
+    Kingma & Ba 2015, section 3). B_simple = tr(S) / |G|^2.
     """
 
     def __init__(self, decay: float = 0.95, state=None):
         self.decay = decay
-        self.grad_sq, self.trace, self.weight = state or (0.0, 0.0, 0.0)
+        self._grad_sq, self._trace, self.weight = state or (0.0, 0.0, 0.0)
 
     def update(self, small_sq, big_sq, b_small, b_big):
         g2 = (b_big * big_sq - b_small * small_sq) / (b_big - b_small)
         tr = (small_sq - big_sq) / (1.0 / b_small - 1.0 / b_big)
         d = self.decay
-        self.grad_sq = d * self.grad_sq + (1 - d) * g2
-        self.trace = d * self.trace + (1 - d) * tr
+        self._grad_sq = d * self._grad_sq + (1 - d) * g2
+        self._trace = d * self._trace + (1 - d) * tr
         self.weight = d * self.weight + (1 - d)
+
+    @property
+    def grad_sq(self):
+        """|G|^2, bias-corrected (nan before the first update)."""
+        return self._grad_sq / self.weight if self.weight > 0 else float("nan")
+
+    @property
+    def trace(self):
+        """tr(Sigma), bias-corrected (nan before the first update)."""
+        return self._trace / self.weight if self.weight > 0 else float("nan")
 
     @property
     def b_simple(self):
@@ -54,7 +77,12 @@ class NoiseScaleEMA:
         return batch_size / self.b_simple if self.trace > 0 else float("nan")
 
     def state(self):
-        return [self.grad_sq, self.trace, self.weight]
+        return [self._grad_sq, self._trace, self.weight]
+
+
+def _finite_or_none(value):
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 class Probes:
@@ -126,6 +154,19 @@ class Probes:
         telemetry.scalars("train", step, dict(
             {"weight_distance/global": total},
             **{f"weight_distance/{k}": v for k, v in per_layer.items()}))
+
+    def history_fields(self) -> dict:
+        """Fields the loop adds to each results.json history record.
+
+        The noise-scale trajectory (issue 19): B_simple and its parts at
+        every evaluation, as the EMAs stand then; None where undefined
+        (|G|^2 <= 0 early in training, or no update yet).
+        """
+        if "noise_scale" not in self.names:
+            return {}
+        return {"noise_scale_b_simple": _finite_or_none(self.noise.b_simple),
+                "noise_scale_grad_sq": _finite_or_none(self.noise.grad_sq),
+                "noise_scale_trace_sigma": _finite_or_none(self.noise.trace)}
 
     def results(self):
         out = dict(self.record)
