@@ -355,7 +355,8 @@ def _evaluate_and_log(run: Run) -> None:
     metrics = evaluate(run)
     run.probes.at_eval(run.step, run.telemetry)
     run.mlperf.eval(run.epoch, metrics["eval_accuracy"])
-    run.record.evaluated(metrics, step=run.step, epoch=run.epoch)
+    run.record.evaluated(metrics, step=run.step, epoch=run.epoch,
+                         **run.probes.history_fields())
 
 
 def _save(run: Run, status: str) -> dict:

@@ -9,7 +9,10 @@
 - ``noise_scale``: the simple gradient noise scale B_simple = tr(Sigma)/|G|^2
   of McCandlish et al. (2018), from micro-batch (size b) and global (size B)
   gradients of the same parameters with the unbiased two-size estimator,
-  numerator and denominator averaged separately (EMA) before dividing;
+  numerator and denominator averaged separately (bias-corrected EMAs)
+  before dividing, and recorded in every results.json history record (the
+  trajectory: noise_scale_b_simple, noise_scale_grad_sq,
+  noise_scale_trace_sigma) and per host loop in TensorBoard;
   plus the signal/noise split of appendix 6.1 at the run's batch size B:
   signal power |G|^2 (along the true gradient), noise power tr(Sigma)/B
   (perpendicular, for many parameters), so SNR = B / B_simple: the signal
@@ -23,38 +26,15 @@ import math
 import numpy as np
 import tensorflow as tf
 
+# The estimator itself imports no TensorFlow: the forecast tools use it too.
+from limitbatch_tf.forecast.noise_scale import NoiseScaleEMA  # noqa: F401
+
 PROBES = ("weight_distance", "trust_ratios", "grad_norm", "noise_scale")
 
 
-class NoiseScaleEMA:
-    """EMA of the unbiased |G|^2 and tr(Sigma) estimates (McCandlish et al.).
-
-    |G|^2  ~ (B_big |G_big|^2 - B_small |G_small|^2) / (B_big - B_small)
-    tr(S)  ~ (|G_small|^2 - |G_big|^2) / (1/B_small - 1/B_big)
-    """
-
-    def __init__(self, decay: float = 0.95, state=None):
-        self.decay = decay
-        self.grad_sq, self.trace, self.weight = state or (0.0, 0.0, 0.0)
-
-    def update(self, small_sq, big_sq, b_small, b_big):
-        g2 = (b_big * big_sq - b_small * small_sq) / (b_big - b_small)
-        tr = (small_sq - big_sq) / (1.0 / b_small - 1.0 / b_big)
-        d = self.decay
-        self.grad_sq = d * self.grad_sq + (1 - d) * g2
-        self.trace = d * self.trace + (1 - d) * tr
-        self.weight = d * self.weight + (1 - d)
-
-    @property
-    def b_simple(self):
-        return self.trace / self.grad_sq if self.grad_sq > 0 else float("nan")
-
-    def snr(self, batch_size):
-        """Appendix 6.1: signal power |G|^2 over noise power tr(Sigma)/B."""
-        return batch_size / self.b_simple if self.trace > 0 else float("nan")
-
-    def state(self):
-        return [self.grad_sq, self.trace, self.weight]
+def _finite_or_none(value):
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 class Probes:
@@ -126,6 +106,19 @@ class Probes:
         telemetry.scalars("train", step, dict(
             {"weight_distance/global": total},
             **{f"weight_distance/{k}": v for k, v in per_layer.items()}))
+
+    def history_fields(self) -> dict:
+        """Fields the loop adds to each results.json history record.
+
+        The noise-scale trajectory (issue 19): B_simple and its parts at
+        every evaluation, as the EMAs stand then; None where undefined
+        (|G|^2 <= 0 early in training, or no update yet).
+        """
+        if "noise_scale" not in self.names:
+            return {}
+        return {"noise_scale_b_simple": _finite_or_none(self.noise.b_simple),
+                "noise_scale_grad_sq": _finite_or_none(self.noise.grad_sq),
+                "noise_scale_trace_sigma": _finite_or_none(self.noise.trace)}
 
     def results(self):
         out = dict(self.record)

@@ -64,6 +64,33 @@ def test_measured_noise_scale_matches_per_example_gradients():
     assert ema.snr(32) == pytest.approx(32 * grad_sq / trace, rel=0.15)
 
 
+def test_noise_scale_ema_is_bias_corrected():
+    """Each part is the EMA divided by 1 - decay^t (Adam's correction): a
+    NumPy recurrence of the two-size estimates of McCandlish et al. (2018),
+    Appendix A.1, as the reference; constant readings read back exactly."""
+    rng = np.random.default_rng(0)
+    readings = [(s, b) for s, b in rng.uniform(1.0, 2.0, (5, 2)) * [[2.0, 1.0]]]
+    ema = NoiseScaleEMA(decay=0.9)
+    g_raw = t_raw = 0.0
+    for t, (small, big) in enumerate(readings, 1):
+        ema.update(small, big, 16, 64)
+        g = (64 * big - 16 * small) / 48
+        tr = (small - big) / (1 / 16 - 1 / 64)
+        g_raw = 0.9 * g_raw + 0.1 * g
+        t_raw = 0.9 * t_raw + 0.1 * tr
+        assert ema.grad_sq == pytest.approx(g_raw / (1 - 0.9 ** t))
+        assert ema.trace == pytest.approx(t_raw / (1 - 0.9 ** t))
+        assert ema.b_simple == pytest.approx(t_raw / g_raw)
+    constant = NoiseScaleEMA(decay=0.99)
+    constant.update(3.0, 1.0, 16, 64)
+    assert constant.grad_sq == pytest.approx((64 * 1.0 - 16 * 3.0) / 48)
+    assert constant.trace == pytest.approx(2.0 / (1 / 16 - 1 / 64))
+    # A resumed run continues the same EMA from its saved state.
+    again = NoiseScaleEMA(decay=0.99, state=constant.state())
+    assert again.grad_sq == constant.grad_sq and again.trace == constant.trace
+    assert np.isnan(NoiseScaleEMA().b_simple)
+
+
 def test_loop_records_telemetry(tmp_path):
     data = tmp_path / "data"
     write_mnist_dir(str(data), num_train=256, num_test=64)
@@ -82,6 +109,16 @@ def test_loop_records_telemetry(tmp_path):
         "lenet5/fc2/kernel", "lenet5/logits/kernel"}
     assert t["noise_scale"]["b_small"] == 16 and t["noise_scale"]["b_big"] == 64
     ns = t["noise_scale"]
+    # The trajectory: every evaluation carries the EMAs as they stood; the
+    # last one is the run's final reading.
+    history = results["history"]
+    assert [h["step"] for h in history] == [4, 8]
+    for h in history:
+        assert {"noise_scale_b_simple", "noise_scale_grad_sq",
+                "noise_scale_trace_sigma"} <= set(h)
+    last = history[-1]
+    assert last["noise_scale_grad_sq"] == pytest.approx(ns["grad_norm_sq"])
+    assert last["noise_scale_trace_sigma"] == pytest.approx(ns["trace_sigma"])
     assert ns["signal_to_noise"] == pytest.approx(64 / ns["b_simple"])
     assert results["telemetry"]["weight_distance"][-1]["global"] > 0
 

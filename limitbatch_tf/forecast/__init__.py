@@ -1,0 +1,1 @@
+"""Forecast and search for the limit of the batch size (issue 19)."""

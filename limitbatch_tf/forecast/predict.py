@@ -1,0 +1,229 @@
+"""Forecast B_crit, B_L and B_H from one small-batch run's noise scale.
+
+B_crit. McCandlish et al. (2018) predict the critical batch size from the
+gradient noise scale: B_crit ~ B_noise, approximated by B_simple =
+tr(Sigma)/|G|^2 (their eq. 2.8 and section 3). B_simple grows over training
+(~25x over the Fashion-MNIST LeNet-5 baseline), so the point of training
+matters; the rule here (McCandlish et al. average the noise scale over
+training too, their Appendix A.1, numerator and denominator apart):
+
+  B_crit forecast = mean(tr(Sigma)) / mean(|G|^2) over the evaluations in
+  the last third of training (steps > 2/3 of the run's last recorded step),
+
+from the bias-corrected EMAs each history record of a ``--telemetry=
+noise_scale`` run carries (train/probes.py). Averaging the two parts, not
+their ratio, keeps the windows where the |G|^2 estimate is near zero or
+negative (late training, signal below the noise) from dominating.
+
+B_L and B_H. Definitions 2.1-2.2 of You et al. (2020) are not defined by
+the noise scale, so they are forecast by calibration factors: per optimizer
+family, the ratios B_L / B_crit_forecast and B_H / B_crit_forecast of the
+workloads in a calibration table (experiments/forecast/calibration.json).
+A factor is the geometric mean of its rows' ratios; its spread the
+standard deviation of their logarithms; the interval
+
+  B_crit_forecast * exp(mean_log +- z * sd_log * sqrt(1 + 1/n))
+
+is a normal prediction interval for one new workload in log space (z the
+two-sided normal quantile at the stated confidence; with few rows a
+t quantile would be wider: the printed n says how much to trust it). With
+one row there is no spread and the point factor is printed as such; with
+none, only B_crit is forecast.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import statistics
+
+WINDOW_START = 2.0 / 3.0  # the last third of training, by steps
+TRAJECTORY_KEYS = ("noise_scale_grad_sq", "noise_scale_trace_sigma")
+
+
+class ForecastError(ValueError):
+    """A run or calibration table that cannot be used; names the file."""
+
+
+@dataclasses.dataclass
+class CritEstimate:
+    b_crit: float
+    first_step: int
+    last_step: int
+    points: int
+    b_simple_min: float  # the per-evaluation B_simple range in the window
+    b_simple_max: float
+    batch_size: int | None = None
+    optimizer: str | None = None
+
+
+def b_crit_from_history(history, window_start: float = WINDOW_START,
+                        source: str = "history") -> CritEstimate:
+    """The B_crit forecast of a run's history records (rule: module doc).
+
+    Raises:
+      ForecastError: no record carries the noise-scale trajectory, or the
+        window's mean |G|^2 is not positive.
+    """
+    rows = [h for h in history if all(
+        isinstance(h.get(k), (int, float)) and math.isfinite(h[k])
+        for k in TRAJECTORY_KEYS)]
+    if not rows:
+        raise ForecastError(
+            f"{source}: no noise-scale trajectory (history records without "
+            f"noise_scale_grad_sq/noise_scale_trace_sigma); train the run "
+            f"with --telemetry=noise_scale and a --micro_batch_size below "
+            f"the batch size")
+    last = max(h["step"] for h in rows)
+    window = [h for h in rows if h["step"] > window_start * last] or rows[-1:]
+    grad_sq = statistics.fmean(h["noise_scale_grad_sq"] for h in window)
+    trace = statistics.fmean(h["noise_scale_trace_sigma"] for h in window)
+    if grad_sq <= 0:
+        raise ForecastError(
+            f"{source}: mean |G|^2 over steps {window[0]['step']}-{last} is "
+            f"{grad_sq:.3g} <= 0; the signal is below the estimator's noise "
+            f"(train longer per evaluation or with a larger batch)")
+    ratios = [h["noise_scale_trace_sigma"] / h["noise_scale_grad_sq"]
+              for h in window if h["noise_scale_grad_sq"] > 0]
+    return CritEstimate(trace / grad_sq, window[0]["step"], last, len(window),
+                        min(ratios, default=float("nan")),
+                        max(ratios, default=float("nan")))
+
+
+def read_run(run_dir: str) -> CritEstimate:
+    """The B_crit forecast of the run in ``run_dir`` (its results.json)."""
+    path = os.path.join(run_dir, "results.json")
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as e:
+        raise ForecastError(f"{path}: cannot read ({e.strerror}); expected "
+                            f"the model_dir of a finished run") from None
+    except ValueError as e:
+        raise ForecastError(f"{path}: malformed JSON ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("history"), list):
+        raise ForecastError(f"{path}: not a results.json of limitbatch_tf "
+                            f"(no history list)")
+    estimate = b_crit_from_history(data["history"], source=path)
+    estimate.batch_size = data.get("global_batch_size")
+    estimate.optimizer = (data.get("config") or {}).get("optimizer")
+    return estimate
+
+
+@dataclasses.dataclass
+class Factor:
+    """One calibration factor (e.g. B_H / B_crit_forecast) of one family."""
+
+    family: str
+    bound: str  # "b_l" or "b_h"
+    ratios: list  # one per calibration row
+    workloads: list
+
+    @property
+    def n(self) -> int:
+        return len(self.ratios)
+
+    @property
+    def geometric_mean(self) -> float:
+        return math.exp(statistics.fmean(math.log(r) for r in self.ratios))
+
+    @property
+    def log_sd(self) -> float | None:
+        if self.n < 2:
+            return None
+        return statistics.stdev(math.log(r) for r in self.ratios)
+
+    def interval(self, b_crit: float, confidence: float):
+        """(low, high) for a new workload; (point, point) with one row."""
+        mean = statistics.fmean(math.log(r) for r in self.ratios)
+        if self.log_sd is None:
+            return b_crit * math.exp(mean), b_crit * math.exp(mean)
+        z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
+        half = z * self.log_sd * math.sqrt(1 + 1 / self.n)
+        return b_crit * math.exp(mean - half), b_crit * math.exp(mean + half)
+
+
+ROW_KEYS = ("workload", "family", "b_crit_forecast", "b_l", "b_h")
+
+
+def load_calibration(path: str) -> list:
+    """The rows of a calibration table (format: experiments/forecast/README.md)."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as e:
+        raise ForecastError(f"--calibration={path}: cannot read "
+                            f"({e.strerror})") from None
+    except ValueError as e:
+        raise ForecastError(f"--calibration={path}: malformed JSON ({e})") from None
+    rows = data.get("rows") if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        raise ForecastError(f"--calibration={path}: expected an object with "
+                            f"a 'rows' list")
+    for i, row in enumerate(rows):
+        missing = [k for k in ROW_KEYS if k not in row]
+        if missing:
+            raise ForecastError(f"--calibration={path}: row {i} lacks "
+                                f"{', '.join(missing)}")
+        for k in ("b_crit_forecast", "b_l", "b_h"):
+            v = row[k]
+            if v is not None and not (isinstance(v, (int, float)) and v > 0):
+                raise ForecastError(f"--calibration={path}: row {i} "
+                                    f"{k}={v!r}; expected a positive number "
+                                    f"or null")
+    return rows
+
+
+def factors(rows) -> dict:
+    """{family: {"b_l": Factor, "b_h": Factor}} from rows with the values."""
+    out = {}
+    for row in rows:
+        for bound in ("b_l", "b_h"):
+            if row.get(bound) is None or row.get("b_crit_forecast") is None:
+                continue
+            fam = out.setdefault(row["family"], {})
+            factor = fam.setdefault(bound, Factor(row["family"], bound, [], []))
+            factor.ratios.append(row[bound] / row["b_crit_forecast"])
+            factor.workloads.append(row["workload"])
+    return out
+
+
+def report(estimate: CritEstimate, rows, confidence: float = 0.90,
+           calibration_path: str = "") -> str:
+    """The forecast as printed by tools/forecast.py."""
+    lines = [
+        f"B_crit forecast: {estimate.b_crit:.0f}  (mean tr(Sigma) / mean "
+        f"|G|^2 over {estimate.points} evaluations, steps "
+        f"{estimate.first_step}-{estimate.last_step}: the last third of "
+        f"training; per-evaluation B_simple {estimate.b_simple_min:.0f}-"
+        f"{estimate.b_simple_max:.0f})"]
+    if estimate.batch_size:
+        lines[0] += f"; run at batch {estimate.batch_size}"
+        if estimate.optimizer:
+            lines[0] += f" with {estimate.optimizer}"
+    by_family = factors(rows)
+    if not by_family:
+        lines.append(
+            f"No calibration rows with B_L/B_H in {calibration_path or 'the table'}: "
+            f"intervals for B_L and B_H need the calibration study "
+            f"(experiments/forecast/README.md).")
+        return "\n".join(lines)
+    lines.append(f"Calibration factors ({calibration_path}; interval: "
+                 f"{confidence:.0%} log-normal prediction interval):")
+    for family, bounds in sorted(by_family.items()):
+        for bound in ("b_l", "b_h"):
+            f = bounds.get(bound)
+            if f is None:
+                continue
+            name = "B_L" if bound == "b_l" else "B_H"
+            low, high = f.interval(estimate.b_crit, confidence)
+            ratios = ", ".join(f"{w} {r:.3g}" for w, r in
+                               zip(f.workloads, f.ratios))
+            spread = ("no spread (1 row)" if f.log_sd is None
+                      else f"log-sd {f.log_sd:.3f}")
+            where = (f"{name} ~ {low:.0f}" if low == high
+                     else f"{name} in [{low:.0f}, {high:.0f}]")
+            lines.append(f"  {family}: {name}/B_crit = {f.geometric_mean:.3g} "
+                         f"(n={f.n}, {spread}; {ratios}) -> {where}")
+    return "\n".join(lines)

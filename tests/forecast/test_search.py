@@ -1,0 +1,123 @@
+"""find_limit's search on a simulated trainer (no TensorFlow): accuracy a
+known function of batch size, LR and epochs plus seed noise, so the true
+brackets are known: linear scaling fails from 1024 on (B_L in (512, 1024]),
+the best tuned LR reaches the bar up to 8192 and not at 16384 (B_H in
+[8192, 16384))."""
+import math
+
+import numpy as np
+import pytest
+
+from limitbatch_tf.forecast import search
+
+B0, LR0, EPOCHS = 256, 0.1, 8.0
+
+
+class SimulatedTrainer:
+    """acc = best(B) - 0.03 * max(0, |log2(lr / lr_opt(B))| - 0.6)
+    - 0.02 * (1 - epochs / rho) + N(0, 0.002) per seed, with
+    lr_opt(B) = lr0 sqrt(B / B0) (so the linearly scaled LR overshoots by
+    log2 ratio 0.5 log2(B / B0): 0.5 at 512, 1.0 at 1024); best(B) = 0.90 up
+    to 8192, then 0.88, 0.85. LRs 2^2.5 above lr_opt diverge. CPU cost:
+    epochs x (20 + 5000 / B) seconds."""
+
+    def __init__(self, fail_after=None):
+        self.calls = []
+        self.fail_after = fail_after
+
+    def __call__(self, spec):
+        if self.fail_after is not None and len(self.calls) >= self.fail_after:
+            raise KeyboardInterrupt("killed")
+        self.calls.append(spec.key)
+        b, lr = spec.batch_size, spec.learning_rate
+        cost = spec.epochs * (20 + 5000 / b)
+        off = abs(math.log2(lr / (LR0 * math.sqrt(b / B0))))
+        if off > 2.5:
+            return search.TrialResult("diverged", None, None, None,
+                                      spec.epochs / 4, cost / 4)
+        best = {16384: 0.88, 32768: 0.85}.get(b, 0.90)
+        mean = (best - 0.03 * max(0.0, off - 0.6)
+                - 0.02 * (1 - spec.epochs / EPOCHS))
+        rng = np.random.default_rng([b, int(lr * 1e6), spec.seed,
+                                     int(spec.epochs * 100)])
+        acc = float(mean + rng.normal(0, 0.002))
+        sel = float(acc + rng.normal(0, 0.002))
+        return search.TrialResult("completed", acc, sel, 0.3 + 5 * (0.9 - acc),
+                                  spec.epochs, cost)
+
+
+def _settings(**kw):
+    base = dict(base_batch=B0, base_lr=LR0, epochs=EPOCHS, max_batch=32768,
+                budget_s=1e6, start_batch=1024)
+    base.update(kw)
+    return search.Settings(**base)
+
+
+def _exhaustive_epochs(settings):
+    """The map this replaces: every grid size x LR x 3 seeds, full epochs."""
+    return len(settings.grid()) * len(settings.lr_factors) * 3 * settings.epochs
+
+
+@pytest.mark.parametrize("start", [256, 1024, 4096, 32768])
+def test_finds_the_true_brackets_from_any_start(tmp_path, start):
+    settings = _settings(start_batch=start)
+    s = search.Search(settings, SimulatedTrainer(), str(tmp_path), log=lambda m: None)
+    summary = s.run()
+    assert summary["stopped"] == "bracketed"
+    assert (summary["b_l"]["lo"], summary["b_l"]["hi"]) == (512, 1024)
+    assert (summary["b_h"]["lo"], summary["b_h"]["hi"]) == (8192, 16384)
+    assert not summary["b_l"]["non_monotone"] and not summary["b_h"]["non_monotone"]
+    assert summary["compute"]["trial_epochs"] < 0.5 * _exhaustive_epochs(settings)
+    # The tuned LR at 8192 is one within 0.6 octaves of lr_opt = 0.566
+    # (factors 1/8, 1/4 of linear: 0.4, 0.8), not the diverging linear 3.2.
+    assert summary["lr_picks"]["8192"] in (0.4, 0.8)
+
+
+def test_respects_its_budget(tmp_path):
+    trainer = SimulatedTrainer()
+    full = search.Search(_settings(), trainer, str(tmp_path / "full"),
+                         log=lambda m: None).run()
+    budget = full["compute"]["cpu_s"] / 3
+    s = search.Search(_settings(budget_s=budget), SimulatedTrainer(),
+                      str(tmp_path / "small"), log=lambda m: None)
+    summary = s.run()
+    assert summary["stopped"].startswith("budget")
+    assert summary["compute"]["cpu_s"] <= budget
+    assert summary["compute"]["cpu_s"] > 0.5 * budget  # it used the budget
+
+
+def test_resume_after_a_kill_repeats_no_finished_trial(tmp_path):
+    first = SimulatedTrainer(fail_after=17)
+    with pytest.raises(KeyboardInterrupt):
+        search.Search(_settings(), first, str(tmp_path), log=lambda m: None).run()
+    second = SimulatedTrainer()
+    summary = search.Search(_settings(), second, str(tmp_path),
+                            log=lambda m: None).run()
+    assert len(first.calls) == 17
+    assert not set(first.calls) & set(second.calls)
+    assert summary["compute"]["replayed"] == 17
+    assert (summary["b_l"]["lo"], summary["b_h"]["lo"]) == (512, 8192)
+    # The same as an uninterrupted search, trial for trial.
+    fresh = SimulatedTrainer()
+    search.Search(_settings(), fresh, str(tmp_path / "fresh"),
+                  log=lambda m: None).run()
+    assert first.calls + second.calls == fresh.calls
+
+
+def test_adds_seeds_only_where_undecided(tmp_path):
+    s = search.Search(_settings(), SimulatedTrainer(), str(tmp_path),
+                      log=lambda m: None)
+    summary = s.run()
+    seeds = {b: v["seeds"] for name in ("b_l_verdicts", "b_h_verdicts")
+             for b, v in summary[name].items() if "seeds" in v}
+    # Clear cells (32768: 5 points below the bar) stop at one seed.
+    assert seeds.get("16384", 1) <= 2 and seeds["1024"] == 1
+    for name in ("b_l_verdicts", "b_h_verdicts"):
+        for b, v in summary[name].items():
+            if v.get("seeds", 1) > 1:  # every extra seed answered an undecided
+                assert v["seeds"] == 5 or v["verdict"] != "undecided"
+
+
+def test_bad_settings():
+    with pytest.raises(ValueError, match="at least twice"):
+        search.Search(_settings(max_batch=256), SimulatedTrainer(), "/tmp/x")
