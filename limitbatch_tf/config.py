@@ -14,6 +14,8 @@ from typing import Optional
 
 import yaml
 
+from limitbatch_tf import dataset_sizes
+
 
 class ConfigError(ValueError):
     """A flag or config key with a bad value; the message names it."""
@@ -115,6 +117,12 @@ class Config:
         False, "Allow a batch size that does not divide into replicas x "
         "micro-batches; the rest is padded with zero-weight examples "
         "(always on for --batch_size=full).")
+    replica_batch_limit: Optional[int] = _field(
+        None, "Examples one replica may hold per pass; with "
+        "--micro_batch_size unset, a larger per-replica batch is split into "
+        "the largest micro-batches that fit, divide it and tile the BN span "
+        "(default: the model's; resnet50_v1_5: 256 at 224 px, a TPU v3 "
+        "core; none for the others).", minimum=1, identity=False)
     epochs: float = _field(30.0, "Training epochs (passes over the training "
                            "set).", minimum=0.0)
     train_steps: Optional[int] = _field(
@@ -318,6 +326,9 @@ class Config:
                                   f"positive integer or 'full'") from None
             if batch < 1:
                 raise ConfigError(f"--batch_size={batch} must be >= 1")
+            too_large = dataset_sizes.check_batch_size(batch, self.dataset)
+            if too_large:  # before any data is read (dataset_sizes.py)
+                raise ConfigError(too_large)
         if self.strategy == "one_device" and self.num_cpu_replicas > 1:
             raise ConfigError(f"--num_cpu_replicas={self.num_cpu_replicas} "
                               f"needs --strategy=mirrored or auto")

@@ -23,6 +23,7 @@ import tensorflow as tf
 from limitbatch_tf import distribute, optimizers, rundir, schedules
 from limitbatch_tf.config import Config, ConfigError
 from limitbatch_tf.data import registry as data_registry
+from limitbatch_tf.data import micro_batch
 from limitbatch_tf.data.base import StepLayout, eval_steps
 from limitbatch_tf.losses import per_example_cross_entropy
 from limitbatch_tf.models import registry as model_registry
@@ -62,13 +63,10 @@ class Plan:
 
 def make_plan(config: Config, num_train: int, num_replicas: int) -> Plan:
     """Resolves batch size, step layout and durations for a dataset."""
-    full = config.batch_size == "full"
-    batch = num_train if full else int(config.batch_size)
-    if batch > num_train:
-        raise ConfigError(f"--batch_size={batch} exceeds the {num_train} "
-                          f"training examples of --dataset={config.dataset}")
-    layout = StepLayout.resolve(batch, num_replicas, config.micro_batch_size,
-                                allow_padding=full or config.pad_batches)
+    # Full batch (also --batch_size=N_train) and the automatic micro-batch
+    # live in data/micro_batch.py.
+    layout = micro_batch.step_layout(config, num_train, num_replicas)
+    batch = layout.global_batch
     if ("noise_scale" in config.probes()
             and layout.per_replica_batch == layout.global_batch):
         # McCandlish et al.'s estimator needs gradients at two batch sizes:
