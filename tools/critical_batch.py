@@ -16,24 +16,10 @@ smallest batch). See limitbatch_tf/analysis/critical.py.
 import argparse
 import json
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from limitbatch_tf.analysis import critical, regimes, store  # noqa: E402
-
-
-def baseline_target(trials, baseline_trials, metric, fraction,
-                    base_batch_size=None, optimizer="momentum"):
-    """``fraction`` x the baseline's mean final ``metric`` over its seeds."""
-    base = regimes.find_baseline(baseline_trials or trials, base_batch_size,
-                                 optimizer)
-    values = (base.cell.validations if metric == "validation_accuracy"
-              else base.accuracies)
-    if any(v is None for v in values):
-        raise critical.CriticalError(
-            f"the baseline's runs have no {metric}: pass --target")
-    return fraction * statistics.fmean(values)
 
 
 def main(argv=None):
@@ -65,9 +51,9 @@ def main(argv=None):
                                  else "eval_accuracy")
         target = args.target
         if target is None:
-            target = baseline_target(trials, base, metric, args.fraction,
-                                     args.base_batch_size,
-                                     args.baseline_optimizer)
+            target = critical.baseline_target(
+                trials, base, metric, args.fraction, args.base_batch_size,
+                args.baseline_optimizer)
         result = critical.critical_batch(trials, target, metric,
                                          args.confidence, args.resamples)
     except (store.StoreError, regimes.RegimeError, critical.CriticalError) as e:

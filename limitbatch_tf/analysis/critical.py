@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 
 import numpy as np
 
-from limitbatch_tf.analysis.regimes import cells as _cells
+from limitbatch_tf.analysis import regimes
 
 METRICS = ("validation_accuracy", "eval_accuracy")
 
@@ -77,7 +78,7 @@ def steps_to_target(trials, target, metric="validation_accuracy"):
     if metric not in METRICS:
         raise CriticalError(f"metric must be one of {METRICS}, got {metric!r}")
     best = {}
-    for cell in _cells(trials, math.inf):
+    for cell in regimes.cells(trials, math.inf):
         steps = [first_step(t, target, metric) for t in cell.trials]
         if any(s is None for s in steps):
             continue
@@ -86,6 +87,20 @@ def steps_to_target(trials, target, metric="validation_accuracy"):
         if old is None or point.mean < old.mean:
             best[cell.batch_size] = point
     return [best[b] for b in sorted(best)]
+
+
+def baseline_target(trials, baseline_trials=None, metric="validation_accuracy",
+                    fraction=0.995, base_batch_size=None, optimizer="momentum"):
+    """``fraction`` x the baseline's mean final ``metric`` over its seeds
+    (the baseline as regimes.find_baseline finds it)."""
+    base = regimes.find_baseline(baseline_trials or trials, base_batch_size,
+                                 optimizer)
+    values = (base.cell.validations if metric == "validation_accuracy"
+              else base.accuracies)
+    if any(v is None for v in values):
+        raise CriticalError(f"the baseline's runs have no {metric}: give "
+                            "the target")
+    return fraction * statistics.fmean(values)
 
 
 def has_validation(trials) -> bool:
