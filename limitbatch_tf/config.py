@@ -74,7 +74,7 @@ class Config:
     # --- model
     model: str = _field("lenet5", "Model name.",
                         choices=("lenet5", "lenet_tpu", "resnet50_v1_5",
-                                 "resnet50_cifar"))
+                                 "resnet50_cifar", "softmax_regression"))
     lenet_conv2_filters: int = _field(
         32, "Filters of lenet_tpu's second convolution (64 = the pre-2019 "
         "TPU reference).", minimum=1)
