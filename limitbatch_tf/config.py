@@ -27,7 +27,8 @@ class ConfigError(ValueError):
 # imports no TensorFlow.
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "imagenet",
             "synthetic_imagenet", "synthetic_cifar10")
-MODELS = ("lenet5", "lenet_tpu", "resnet50_v1_5", "resnet50_cifar")
+MODELS = ("lenet5", "lenet_tpu", "resnet50_v1_5", "resnet50_cifar",
+          "softmax_regression")
 MODELS_WITH_BATCH_NORM = ("resnet50_v1_5", "resnet50_cifar")
 OPTIMIZERS = ("sgd", "momentum", "lars", "lamb", "adam", "adagrad", "rmsprop",
               "keras_lamb")

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from limitbatch_tf.config import MODELS_WITH_BATCH_NORM
 from limitbatch_tf.layers import make_batch_norm, resolve_bn_span
-from limitbatch_tf.models import lenet, resnet
+from limitbatch_tf.models import lenet, resnet, softmax
 
 
 def _lenet5(info, config, layout):
     return lenet.lenet5(info.image_shape, info.num_classes)
+
+
+def _softmax_regression(info, config, layout):
+    return softmax.softmax_regression(info.image_shape, info.num_classes)
 
 
 def _lenet_tpu(info, config, layout):
@@ -70,6 +74,7 @@ def _resnet(builder):
 
 # name -> builder(dataset_info, config, step_layout) -> keras.Model
 BUILDERS = {"lenet5": _lenet5, "lenet_tpu": _lenet_tpu,
+            "softmax_regression": _softmax_regression,
             "resnet50_v1_5": _resnet(resnet.resnet50_v1_5),
             "resnet50_cifar": _resnet(resnet.resnet50_cifar)}
 HAS_BATCH_NORM = MODELS_WITH_BATCH_NORM  # config.py: the one list
