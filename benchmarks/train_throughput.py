@@ -15,21 +15,18 @@ device; the three are timed alternately in one process:
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import limitbatch_tf  # noqa: E402,F401  (oneDNN on before TF loads)
+import limitbatch_tf  # noqa: F401  (oneDNN on before TF loads)
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-from common import interleaved, ratio_table  # noqa: E402
-from limitbatch_tf.data import base  # noqa: E402
-from limitbatch_tf.data.in_memory import InMemorySource  # noqa: E402
-from limitbatch_tf.models import lenet  # noqa: E402
-from limitbatch_tf.train.steps import StepFunctions  # noqa: E402
+from common import interleaved, ratio_table
+from limitbatch_tf.data import base
+from limitbatch_tf.data.in_memory import InMemorySource
+from limitbatch_tf.models import lenet
+from limitbatch_tf.train.steps import StepFunctions
 
 
 def _raw(num=60000):

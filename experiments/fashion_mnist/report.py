@@ -22,9 +22,9 @@ import os
 import statistics
 import sys
 
+from limitbatch_tf.analysis import plots, regimes, store
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
-from limitbatch_tf.analysis import plots, regimes, store  # noqa: E402
 
 BEGIN, END = "<!-- generated:begin -->", "<!-- generated:end -->"
 

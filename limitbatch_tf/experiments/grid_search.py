@@ -1,6 +1,6 @@
 """Grid search CLI: every cell of a hyperparameter grid as one main-job run.
 
-    python tools/grid_search.py --config=experiments/ladder/mnist/1_warmup.yaml \\
+    limitbatch-grid --config=experiments/ladder/mnist/1_warmup.yaml \\
         --grid learning_rate=0.025,0.05,0.1 --grid warmup_epochs=1,2,5 \\
         --out runs/grid/mnist --parallel 2 --metric validation_accuracy \\
         [--set key=value ...] [-- extra main flags]
@@ -68,7 +68,7 @@ def add_common_flags(p: argparse.ArgumentParser) -> None:
 
 def parse_args(argv):
     p = argparse.ArgumentParser(
-        prog="grid_search.py", description=__doc__.split("\n\n")[0],
+        description=__doc__.split("\n\n")[0],
         epilog="Main-job flags after '--' are passed to every cell verbatim.")
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                    help="An axis of the grid (repeatable; any number).")

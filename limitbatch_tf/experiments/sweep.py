@@ -1,6 +1,6 @@
 """Batch-size sweeps into a results store (the paper's Table 2 regimes).
 
-    python tools/sweep.py --config=experiments/fashion_mnist_baseline.yaml \\
+    limitbatch-sweep --config=experiments/fashion_mnist_baseline.yaml \\
         --batch_sizes=256,512,...,32768,full --seeds 0,1,2 --lr_scaling linear \\
         --tune learning_rate=0.025,0.05,0.1 --store runs/sweeps/fmnist \\
         [--parallel N] [--metric eval_accuracy] [--set key=value] [-- main flags]
@@ -188,7 +188,7 @@ def _last_launch(log_path: str):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(
-        prog="sweep.py", description=__doc__.split("\n\n")[0],
+        description=__doc__.split("\n\n")[0],
         epilog="Main-job flags after '--' are passed to every trial verbatim.")
     p.add_argument("--batch_sizes", required=True,
                    help="Comma-separated global batch sizes; 'full' is the "

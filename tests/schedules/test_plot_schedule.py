@@ -1,19 +1,13 @@
-"""tools/plot_schedule.py writes a PNG for configured schedules."""
-import importlib.util
-import pathlib
-
+"""limitbatch-plot-schedule (tools/plot_schedule.py) writes a PNG for
+configured schedules."""
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from limitbatch_tf.cli import plot_schedule
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location(
-        "plot_schedule", ROOT / "tools" / "plot_schedule.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return plot_schedule
 
 
 @pytest.mark.parametrize("flags", [
