@@ -280,6 +280,21 @@ class Config:
         None, "Label the run 'unstable' and stop when a host loop's mean "
         "loss exceeds this many times the best one so far (off by default).",
         minimum=1.0)
+    # --- time to train (MLPerf)
+    target_accuracy: Optional[float] = _field(
+        None, "Stop at the first evaluation whose top-1 accuracy on "
+        "--target_split reaches this: status target_reached, and results.json "
+        "records the steps, epochs, examples and seconds to target (MLPerf's "
+        "time to train). Off by default.", minimum=0.0, maximum=1.0)
+    target_split: Optional[str] = _field(
+        None, "The eval split --target_accuracy is read on (default: "
+        "validation when the run holds one out, else test).",
+        choices=("validation", "test"))
+    eval_offset_epochs: float = _field(
+        0.0, "Shift the evaluation grid: evaluate at epochs offset + k x "
+        "--eval_every_epochs, k = 0, 1, ... (none at epoch 0), and at the "
+        "end; MLPerf offsets its first evaluation so.", minimum=0.0,
+        identity=False)
 
     # ------------------------------------------------------------------
     @classmethod

@@ -46,9 +46,13 @@ EXIT_PREEMPTED = 3
 EXIT_DIVERGED = 4  # with --on_divergence=fail
 
 
-def _gfile():
-    """tf.io.gfile when TensorFlow is loaded in this process, else None."""
+def _gfile(path: str = ""):
+    """tf.io.gfile when TensorFlow is loaded in this process or ``path`` is
+    a URL (gs://, ram://...: only TensorFlow's filesystems reach those, so
+    a tool writing a store there pays the import); else None."""
     tf = sys.modules.get("tensorflow")
+    if tf is None and "://" in path:
+        import tensorflow as tf  # noqa: F811
     return tf.io.gfile if tf is not None else None
 
 
@@ -58,17 +62,17 @@ def join(*parts: str) -> str:
 
 
 def exists(path: str) -> bool:
-    gfile = _gfile()
+    gfile = _gfile(path)
     return gfile.exists(path) if gfile else os.path.exists(path)
 
 
 def isdir(path: str) -> bool:
-    gfile = _gfile()
+    gfile = _gfile(path)
     return gfile.isdir(path) if gfile else os.path.isdir(path)
 
 
 def makedirs(path: str) -> None:
-    gfile = _gfile()
+    gfile = _gfile(path)
     if gfile:
         gfile.makedirs(path)
     else:
@@ -76,7 +80,7 @@ def makedirs(path: str) -> None:
 
 
 def rmtree(path: str) -> None:
-    gfile = _gfile()
+    gfile = _gfile(path)
     if gfile:
         gfile.rmtree(path)
     else:
@@ -85,14 +89,14 @@ def rmtree(path: str) -> None:
 
 def open_file(path: str, mode: str = "r"):
     """A file object for ``path`` (gfile.GFile when TensorFlow is loaded)."""
-    gfile = _gfile()
+    gfile = _gfile(path)
     return gfile.GFile(path, mode) if gfile else open(path, mode)
 
 
 def read_text(path: str) -> Optional[str]:
     """The file's text, or None when it does not exist or cannot be read."""
     errors = (OSError, UnicodeDecodeError)
-    if _gfile():
+    if _gfile(path):
         errors += (sys.modules["tensorflow"].errors.OpError,)
     try:
         with open_file(path) as f:
@@ -105,7 +109,7 @@ def write_atomic(path: str, data) -> None:
     """Writes ``data`` (str or bytes) to ``path``: temp file, then rename."""
     mode = "wb" if isinstance(data, bytes) else "w"
     tmp = f"{path}.tmp-{os.getpid()}"
-    gfile = _gfile()
+    gfile = _gfile(path)
     if gfile:
         with gfile.GFile(tmp, mode) as f:
             f.write(data)

@@ -313,4 +313,5 @@ def _record_hparams(trial: Trial, outcome: Outcome) -> None:
     started = os.path.join(trial.model_dir, rundir.CONFIG_FILE)
     start = os.path.getmtime(started) if os.path.exists(started) else time.time()
     hparams.write_session(trial.model_dir, trial.trial_id, trial.values,
-                          outcome.status, start)
+                          outcome.status, start, global_batch=(
+                              outcome.results or {}).get("global_batch_size"))

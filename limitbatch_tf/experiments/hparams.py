@@ -4,7 +4,7 @@ Each finished trial gets the summaries ``hp.hparams(...)`` would write
 (session start info: its axis values; plus session end info: success, or
 failure for a diverged/unstable run) in an events file at the root of its
 model_dir. The plugin treats that folder as the session and finds metrics
-in its sub-runs (``eval/`` tag ``test/accuracy``...), which is why the file
+in its sub-runs (``eval/`` tag ``accuracy``...), which is why the file
 is not put in a sub-folder. The output folder gets ``hp.hparams_config``:
 the axes with their values and the metrics.
 
@@ -35,17 +35,19 @@ SESSION_SUFFIX = ".hparams"
 CONFIG_FILE = "events.out.tfevents.0.hparams_config"
 # results.json metric -> (TensorBoard run under the model_dir, scalar tag),
 # as limitbatch_tf.train.telemetry writes them.
-_PREFIXES = (("eval_", "eval", "test/"), ("validation_", "eval", "validation/"))
+_PREFIXES = (("train_", "train"), ("eval_", "eval"),
+             ("validation_", "validation"))
+# Batch sizes are numbers in HParams (sorted and plotted as such); the full
+# batch is its size, with this boolean hparam beside it.
+FULL_BATCH = "full_batch"
 
 
 def tensorboard_metric(name: str):
     """(group, tag) of a results.json metric name, e.g. eval_accuracy ->
-    ('eval', 'test/accuracy'); None when TensorBoard has no such scalar."""
-    if name == "train_loss":
-        return "train", "loss"
-    for prefix, group, tag_prefix in _PREFIXES:
+    ('eval', 'accuracy'); None when TensorBoard has no such scalar."""
+    for prefix, group in _PREFIXES:
         if name.startswith(prefix):
-            return group, tag_prefix + name[len(prefix):]
+            return group, name[len(prefix):]
     return None
 
 
@@ -73,23 +75,42 @@ def has_session(model_dir: str) -> bool:
     return bool(glob.glob(os.path.join(model_dir, "*" + SESSION_SUFFIX)))
 
 
+def _session_values(values, global_batch) -> dict:
+    """HParams of a trial: batch_size as a number (``global_batch`` for
+    'full'), plus full_batch when batch_size is an axis."""
+    out = {k: _hp_value(v) for k, v in values if k != "batch_size"}
+    for k, v in values:
+        if k == "batch_size":
+            full = v == "full"
+            if not full:
+                out[k] = float(v)
+            elif global_batch is not None:
+                out[k] = float(global_batch)
+            out[FULL_BATCH] = full
+    return out
+
+
 def write_session(model_dir: str, trial_id: str, values, status: str,
-                  start_time_s: float) -> str:
+                  start_time_s: float, global_batch=None) -> str:
     """The hparams of one finished trial, at the root of its model_dir.
 
     Args:
       model_dir: The trial's folder.
       trial_id: Session group name shown in TensorBoard.
       values: ((name, value), ...) of the trial's axes.
-      status: The trial's status; "completed" is success, others failure.
+      status: The trial's status; "completed" and "target_reached" are
+        success, others failure.
       start_time_s: When the trial started (seconds since the epoch).
+      global_batch: The trial's batch size in examples (results.json's
+        global_batch_size), which a batch_size of 'full' stands for.
     Returns:
       The path written.
     """
-    start = hp.hparams_pb({k: _hp_value(v) for k, v in values},
+    start = hp.hparams_pb(_session_values(values, global_batch),
                           trial_id=trial_id, start_time_secs=start_time_s)
     end_info = plugin_data_pb2.SessionEndInfo(
-        status=(api_pb2.STATUS_SUCCESS if status == "completed"
+        status=(api_pb2.STATUS_SUCCESS
+                if status in (rundir.COMPLETED, rundir.TARGET_REACHED)
                 else api_pb2.STATUS_FAILURE), end_time_secs=time.time())
     end = summary_pb2.Summary()
     end.value.add(tag=metadata.SESSION_END_INFO_TAG,
@@ -112,8 +133,14 @@ def write_config(out_dir: str, axes, metrics) -> str:
       metrics: results.json metric names; those TensorBoard does not log
         are left out.
     """
-    hparams = [hp.HParam(a.name, hp.Discrete([_hp_value(v) for v in a.values]))
-               for a in axes]
+    hparams = []
+    for a in axes:
+        if a.name == "batch_size":  # numeric; 'full' is known per trial only
+            hparams += [hp.HParam(a.name),
+                        hp.HParam(FULL_BATCH, hp.Discrete([False, True]))]
+        else:
+            hparams.append(hp.HParam(
+                a.name, hp.Discrete([_hp_value(v) for v in a.values])))
     shown = []
     for name in dict.fromkeys(metrics):
         where = tensorboard_metric(name)

@@ -47,11 +47,15 @@ class Plan:
     eval_every_steps: float
     peak_lr: float
     schedule: object  # keras LearningRateSchedule
+    eval_offset_steps: float = 0.0
 
     def next_eval(self, step: int) -> int:
-        """The first evaluation step after ``step``: ceil(j * interval), or the end."""
-        j = math.floor(step / self.eval_every_steps + 1e-9) + 1
-        return min(self.total_steps, math.ceil(j * self.eval_every_steps - 1e-9))
+        """The first evaluation step after ``step``: ceil(offset + j *
+        interval) for the least j >= 0 that lies beyond ``step``, or the end."""
+        rel = (step - self.eval_offset_steps) / self.eval_every_steps
+        j = max(0, math.floor(rel + 1e-9) + 1)
+        return min(self.total_steps, math.ceil(
+            self.eval_offset_steps + j * self.eval_every_steps - 1e-9))
 
     @property
     def steps_per_epoch(self) -> float:
@@ -83,7 +87,8 @@ def make_plan(config: Config, num_train: int, num_replicas: int) -> Plan:
             raise ConfigError(f"--epochs={config.epochs} is less than one step")
     every = max(1.0, config.eval_every_epochs * num_train / batch)
     peak_lr, schedule = make_schedule(config, num_train / batch, total, batch)
-    return Plan(layout, num_train, total, every, peak_lr, schedule)
+    return Plan(layout, num_train, total, every, peak_lr, schedule,
+                eval_offset_steps=config.eval_offset_epochs * num_train / batch)
 
 
 def set_precision(config: Config, strategy, bn_span, layout) -> str:
@@ -185,6 +190,7 @@ class Run:
     train_iter: object
     eval_iters: dict
     step: int
+    target: Optional[tuple] = None  # (metric name, accuracy to reach)
 
     @property
     def epoch(self) -> float:
@@ -205,6 +211,7 @@ def setup(config: Config, strategy, start_time: float) -> Run:
         crop_aspect_range=crop_aspect_range, label_offset=config.label_offset,
         cache_records=config.cache_records,
         shuffle_buffer=config.shuffle_buffer)
+    target = _target(config, source.eval_splits)
     plan = make_plan(config, source.info.num_train,
                      strategy.num_replicas_in_sync)
     layout = plan.layout
@@ -266,6 +273,7 @@ def setup(config: Config, strategy, start_time: float) -> Run:
     step = int(optimizer.iterations.numpy())
     probes.truncate(step)
     if resuming:
+        mlperf.resume(plan.epoch(step))
         print(f"resuming {config.model_dir} at step {step}", flush=True)
 
     seed = config.seed
@@ -286,7 +294,25 @@ def setup(config: Config, strategy, start_time: float) -> Run:
                           layout.global_batch)
     return Run(config, strategy, source, plan, model, optimizer, steps, probes,
                checkpointer, telemetry, mlperf, record, train_iter, eval_iters,
-               step)
+               step, target)
+
+
+def _metric_name(split: str, metric: str) -> str:
+    """results.json's name of an eval split's metric: eval_* for test."""
+    return f"{'eval' if split == 'test' else split}_{metric}"
+
+
+def _target(config: Config, eval_splits) -> Optional[tuple]:
+    """(metric name, value) that --target_accuracy stops at, or None."""
+    if config.target_accuracy is None:
+        return None
+    split = config.target_split or (
+        "validation" if "validation" in eval_splits else "test")
+    if split not in eval_splits:
+        raise ConfigError(
+            f"--target_split={split}: --dataset={config.dataset} has no "
+            f"{split} split here (validation needs --validation_examples)")
+    return _metric_name(split, "accuracy"), config.target_accuracy
 
 
 def evaluate(run: Run) -> dict:
@@ -299,8 +325,7 @@ def evaluate(run: Run) -> dict:
         split_metrics = {"loss": loss / count, "accuracy": correct / count,
                          "top5_accuracy": top5 / count}
         run.telemetry.eval_done(run.step, run.epoch, split, split_metrics)
-        prefix = "eval" if split == "test" else split
-        metrics.update({f"{prefix}_{k}": float(v)
+        metrics.update({_metric_name(split, k): float(v)
                         for k, v in split_metrics.items()})
     return metrics
 
@@ -310,8 +335,9 @@ def why_stop(run: Run, non_finite: bool = False,
     """The status the run stops with after the current host loop, or None.
 
     In order: a non-finite loss ("diverged"); a loss above --unstable_factor
-    times the best so far ("unstable"); a termination signal ("preempted");
-    the last step ("completed").
+    times the best so far ("unstable"); an evaluation at this step that
+    reached --target_accuracy ("target_reached"); a termination signal
+    ("preempted"); the last step ("completed").
     """
     config, record = run.config, run.record
     if non_finite:
@@ -323,6 +349,13 @@ def why_stop(run: Run, non_finite: bool = False,
               f"{config.unstable_factor} x best {record.best_loss:.4g}",
               flush=True)
         return rundir.UNSTABLE
+    history = record.results.get("history")
+    if run.target and history and history[-1]["step"] == run.step:
+        name, goal = run.target
+        if history[-1].get(name, -1.0) >= goal:
+            print(f"target reached at step {run.step}: {name} "
+                  f"{history[-1][name]:.4f} >= {goal}", flush=True)
+            return rundir.TARGET_REACHED
     if preempted:
         return rundir.PREEMPTED
     if run.step >= run.plan.total_steps:
@@ -333,7 +366,7 @@ def why_stop(run: Run, non_finite: bool = False,
 def _train_steps(run: Run, n: int) -> bool:
     """Runs one host loop of up to ``n`` steps; True on a non-finite loss."""
     tic = time.time()
-    loss_sum, done, bad, small_sq, big_sq = run.steps.train_loop(
+    loss_sum, done, bad, small_sq, big_sq, correct = run.steps.train_loop(
         run.train_iter, tf.constant(n))
     done, bad = int(done), int(bad)
     seconds = time.time() - tic
@@ -341,8 +374,10 @@ def _train_steps(run: Run, n: int) -> bool:
     if bad >= 0:
         return True
     run.record.trained(float(loss_sum) / done)
+    accuracy = float(correct) / (done * run.plan.layout.global_batch)
     run.telemetry.train_loop_done(run.step, run.epoch, run.record.train_loss,
-                                  _current_lr(run.optimizer), done, seconds)
+                                  accuracy, _current_lr(run.optimizer), done,
+                                  seconds)
     run.probes.after_loop(run.step, done, float(small_sq), float(big_sq),
                           run.telemetry)
     return False
@@ -353,12 +388,28 @@ def _evaluate_and_log(run: Run) -> None:
     metrics = evaluate(run)
     run.probes.at_eval(run.step, run.telemetry)
     run.mlperf.eval(run.epoch, metrics["eval_accuracy"])
+    # MLPerf's time to train: each evaluation knows when it happened.
     run.record.evaluated(metrics, step=run.step, epoch=run.epoch,
+                         examples=run.step * run.plan.layout.global_batch,
+                         wall_time_s=run.record.wall_time(),
                          **run.probes.history_fields())
 
 
+def _to_target(run: Run, status: str) -> dict:
+    """results.json's steps/epochs/examples/seconds to target (None when
+    the target was not reached); empty without --target_accuracy."""
+    if run.target is None:
+        return {}
+    last = run.record.results["history"][-1] if (
+        status == rundir.TARGET_REACHED) else {}
+    return {f"{what}_to_target": last.get(key) for what, key in (
+        ("steps", "step"), ("epochs", "epoch"), ("examples", "examples"),
+        ("seconds", "wall_time_s"))}
+
+
 def _save(run: Run, status: str) -> dict:
-    return run.record.save(status, run.step, run.epoch, run.probes.results())
+    return run.record.save(status, run.step, run.epoch, run.probes.results(),
+                           **_to_target(run, status))
 
 
 def train(run: Run) -> str:
@@ -380,15 +431,20 @@ def train(run: Run) -> str:
                 boundary = min(boundary, (run.step // every + 1) * every)
             non_finite = _train_steps(
                 run, min(config.steps_per_loop, boundary - run.step))
-            status = why_stop(run, non_finite, watcher.requested)
-            if status in rundir.FAILED:
-                break
+            failed = why_stop(run, non_finite)
+            if failed in rundir.FAILED:
+                return failed
             if run.step == next_eval:
                 _evaluate_and_log(run)
             if run.step == next_eval or (every and run.step % every == 0):
+                # The log first: one that runs ahead of the checkpoint is
+                # cut back on resume (mlperf_log.continuation), a lagging
+                # one would lose this evaluation.
+                run.mlperf.flush()
                 run.checkpointer.save(run.step)
                 _save(run, rundir.RUNNING)
                 run.telemetry.flush()
+            status = why_stop(run, preempted=watcher.requested)
             if status == rundir.PREEMPTED:
                 run.checkpointer.save(run.step)
                 print(f"preempted by {watcher.requested} at step {run.step}; "
@@ -412,11 +468,14 @@ def run(config: Config, strategy=None) -> dict:
             tpu_init_timeout=config.tpu_init_timeout)
     run_ = setup(config, strategy, start_time)
     run_.mlperf.init_stop_run_start()
+    run_.mlperf.flush()
     status = train(run_)
     if status == rundir.COMPLETED and not run_.record.metrics:
         # Resumed a finished run: report its final numbers.
         run_.record.metrics = evaluate(run_)
-    run_.mlperf.run_stop(status)
+    # MLPerf's success: the target reached (or a run without one finished).
+    run_.mlperf.run_stop(status == rundir.TARGET_REACHED or (
+        status == rundir.COMPLETED and run_.target is None))
     run_.mlperf.close()
     results = _save(run_, status)
     run_.telemetry.flush()

@@ -3,17 +3,26 @@ ResNet-50 reference emits them: submission info, init/run start-stop,
 blocks of epochs between evaluations, eval accuracy, the global batch size,
 the optimizer's hyperparameters (LARS keys for LARS) and the BN span.
 
-Each run gets its own MLLogger writing ``<model_dir>/mllog.txt`` so runs in
-one process (tests, sweeps) never share a file. MLPerf logs have no notion of
-resuming: each attempt of a preempted run writes its own complete log
-(init, run start, its blocks, run stop), ``mllog.txt`` first, then
-``mllog.attempt2.txt``, ``mllog.attempt3.txt``, ...; an attempt killed
-without warning leaves its log without run_stop. Check a log with
-``python -m mlperf_logging.compliance_checker --usage training
---ruleset 4.0.0 <model_dir>/mllog.txt``.
+Each run gets its own MLLogger, whose lines are kept in memory and written
+to ``<model_dir>/mllog.txt`` (atomically, through limitbatch_tf.rundir, so
+gs:// works) with every checkpoint and at run_stop; runs in one process
+(tests, sweeps) never share a file.
+
+One log per run, also across preemption: MLPerf's compliance checker wants
+exactly one init_start/init_stop/run_start/run_stop and evaluations in epoch
+order, while a resumed run restarts from its latest checkpoint, which may
+be older than the log's last lines (killed between the two writes). A
+resumed run therefore keeps the saved log up to its restored epoch
+(``continuation``: no run_stop, no evaluation past that epoch, no block left
+open or ending after it) and goes on from there, without a second
+init/run_start. Check a log with ``python -m
+mlperf_logging.compliance_checker --usage training --ruleset 4.0.0
+<model_dir>/mllog.txt`` (it knows MLPerf's benchmark names only: a LeNet
+run's log passes its rules but names an unknown benchmark).
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -22,18 +31,64 @@ import platform
 from mlperf_logging.mllog.mllog import MLLogger
 from mlperf_logging.mllog import constants as C
 
-LOG_FILE = "mllog.txt"
+from limitbatch_tf import rundir
+
+LOG_FILE = rundir.MLLOG_FILE
+_PREFIX = ":::MLLOG "
 # MLPerf benchmark names of our models; other models log their own name.
 _BENCHMARKS = {"resnet50_v1_5": C.RESNET, "resnet50_cifar": C.RESNET}
 
 
-def log_path(model_dir: str) -> str:
-    """This attempt's log: mllog.txt, else the first free mllog.attemptN.txt."""
-    path, attempt = os.path.join(model_dir, LOG_FILE), 1
-    while os.path.exists(path):
-        attempt += 1
-        path = os.path.join(model_dir, f"mllog.attempt{attempt}.txt")
-    return path
+class _Lines(logging.Handler):
+    """Keeps formatted records in a list (the log is written whole)."""
+
+    def __init__(self, lines: list):
+        super().__init__()
+        self.lines = lines
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+
+def _parse(line: str):
+    """(key, metadata) of an MLLOG line; (None, {}) for anything else."""
+    start = line.find(_PREFIX)
+    if start < 0:
+        return None, {}
+    try:
+        event = json.loads(line[start + len(_PREFIX):])
+    except ValueError:
+        return None, {}
+    return event.get("key"), event.get("metadata") or {}
+
+
+def continuation(text: str, epoch: float) -> list | None:
+    """The lines of a saved log that a run resumed at ``epoch`` goes on from.
+
+    Kept: everything before the first run_stop or evaluation past ``epoch``;
+    then a trailing block with no evaluation after it (open, or closed by
+    the old attempt's run_stop, or its evaluation cut) is dropped, since
+    the resumed run opens the block again. None when the saved log never
+    reached run_start (the attempt died in init: start afresh).
+    """
+    lines = [ln for ln in (text or "").splitlines() if ln.strip()]
+    keys = [_parse(ln)[0] for ln in lines]
+    if C.RUN_START not in keys:
+        return None
+    kept = []
+    for line, key in zip(lines, keys):
+        metadata = _parse(line)[1]
+        if key == C.RUN_STOP or (
+                key in (C.EVAL_START, C.EVAL_ACCURACY, C.EVAL_STOP)
+                and metadata.get("epoch_num", 0) > epoch + 1e-9):
+            break
+        kept.append(line)
+    kept_keys = [_parse(ln)[0] for ln in kept]
+    if C.BLOCK_START in kept_keys:
+        last = len(kept_keys) - 1 - kept_keys[::-1].index(C.BLOCK_START)
+        if C.EVAL_STOP not in kept_keys[last:]:
+            kept = kept[:last]
+    return kept
 
 
 class MlperfLog:
@@ -43,11 +98,25 @@ class MlperfLog:
         self._logger = logging.getLogger(f"limitbatch_tf.mllog.{id(self)}")
         self._logger.propagate = False
         self._logger.setLevel(logging.INFO)
-        self.path = log_path(model_dir)
-        self._handler = logging.FileHandler(self.path)
+        self.path = rundir.join(model_dir, LOG_FILE)
+        self._lines = []
+        self._handler = _Lines(self._lines)
         self._logger.addHandler(self._handler)
         self._mllogger = MLLogger(logger=self._logger)
         self._block_first_epoch = None  # an open block's first epoch
+        self._resumed = False
+
+    def resume(self, epoch: float) -> None:
+        """Goes on from the saved log of a run restored at ``epoch``
+        (this attempt's init lines are dropped: the run has one init)."""
+        kept = continuation(rundir.read_text(self.path), epoch)
+        if kept is not None:
+            self._lines[:] = kept
+            self._resumed = True
+
+    def flush(self) -> None:
+        """Writes the whole log, atomically."""
+        rundir.write_atomic(self.path, "".join(ln + "\n" for ln in self._lines))
 
     def event(self, key, value=None, **metadata):
         self._mllogger.event(key=key, value=value, metadata=metadata or None)
@@ -76,6 +145,8 @@ class MlperfLog:
             m.event(key=key, value=value)
 
     def init_stop_run_start(self):
+        if self._resumed:
+            return
         self._mllogger.end(key=C.INIT_STOP)
         self._mllogger.start(key=C.RUN_START)
 
@@ -107,11 +178,12 @@ class MlperfLog:
                 metadata=dict(epoch_num=epoch))
         m.end(key=C.EVAL_STOP, metadata=dict(epoch_num=epoch))
 
-    def run_stop(self, status: str):
+    def run_stop(self, success: bool):
+        """run_stop, status success (the target reached) or aborted."""
         self.end_block()
         self._mllogger.end(key=C.RUN_STOP, metadata=dict(
-            status=C.SUCCESS if status == "completed" else C.ABORTED))
-        self._handler.flush()
+            status=C.SUCCESS if success else C.ABORTED))
+        self.flush()
 
     def close(self):
         self._logger.removeHandler(self._handler)

@@ -85,9 +85,11 @@ class StepFunctions:
         return self.model(images, training=training)
 
     def _gradients(self, batch):
-        """(loss share, gradient of sum(w*loss)/B, squared norm of the micro-batch mean gradient)."""
+        """(loss share, gradient of sum(w*loss)/B, squared norm of the
+        micro-batch mean gradient, weighted count of correct top-1
+        predictions)."""
         images, labels, weights = batch
-        loss, grads = self._forward_backward(images, labels, weights)
+        loss, grads, correct = self._forward_backward(images, labels, weights)
         small_sq = tf.constant(0.0)
         if self.measure_gradients:
             # Rescale from "share of the global mean" to this micro-batch's
@@ -95,7 +97,7 @@ class StepFunctions:
             real = tf.reduce_sum(weights)
             factor = self.layout.global_batch / tf.maximum(real, 1.0)
             small_sq = _squared_norm(grads, self._loss_scale()) * factor ** 2
-        return loss, grads, small_sq
+        return loss, grads, small_sq, correct
 
     def _forward_backward_eager(self, images, labels, weights):
         with tf.GradientTape() as tape:
@@ -103,7 +105,13 @@ class StepFunctions:
             per_example = self.loss_fn(labels, logits)
             loss = tf.reduce_sum(per_example * weights) / self.layout.global_batch
             scaled = self.optimizer.scale_loss(loss)
-        return loss, tape.gradient(scaled, self.model.trainable_variables)
+        # Training accuracy of the forward pass already made (as Keras's
+        # fit() reports it: on the batch, in training mode).
+        hit = tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
+                       tf.cast(labels, tf.int32))
+        correct = tf.reduce_sum(tf.cast(hit, tf.float32) * weights)
+        return (loss, tape.gradient(scaled, self.model.trainable_variables),
+                correct)
 
     def _loss_scale(self):
         if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
@@ -143,17 +151,17 @@ class StepFunctions:
         self.optimizer.apply(grads, self.model.trainable_variables)
 
     def _step(self, batch):
-        loss, grads, small_sq = self._gradients(batch)
+        loss, grads, small_sq, correct = self._gradients(batch)
         big_sq = (self._global_squared_norm(grads) if self.measure_gradients
                   else tf.constant(0.0))
         self._apply(grads)
-        return loss, small_sq, big_sq
+        return loss, small_sq, big_sq, correct
 
     def _accumulate(self, batch):
-        loss, grads, small_sq = self._gradients(batch)
+        loss, grads, small_sq, correct = self._gradients(batch)
         for acc, grad in zip(self._accumulators, grads):
             acc.assign_add(grad)
-        return loss, small_sq
+        return loss, small_sq, correct
 
     def _apply_accumulated(self):
         grads = [acc.read_value() for acc in self._accumulators]
@@ -183,39 +191,44 @@ class StepFunctions:
         """One update step.
 
         Returns (global mean training loss, mean squared norm of micro-batch
-        mean gradients, squared norm of the global gradient); the last two
-        are 0 unless ``measure_gradients``.
+        mean gradients, squared norm of the global gradient, correct top-1
+        predictions); the middle two are 0 unless ``measure_gradients``.
         """
         mean = tf.distribute.ReduceOp.MEAN
         if self._accumulators is None:
-            loss, small, big = self.strategy.run(self._step,
-                                                 args=(next(iterator),))
+            loss, small, big, correct = self.strategy.run(
+                self._step, args=(next(iterator),))
             return (self.strategy.reduce(_SUM, loss, axis=None),
                     self.strategy.reduce(mean, small, axis=None),
-                    self.strategy.reduce(mean, big, axis=None))
+                    self.strategy.reduce(mean, big, axis=None),
+                    self.strategy.reduce(_SUM, correct, axis=None))
         total, small_total = tf.constant(0.0), tf.constant(0.0)
+        correct_total = tf.constant(0.0)
         for _ in tf.range(self.layout.micro_batches):
-            loss, small = self.strategy.run(self._accumulate,
-                                            args=(next(iterator),))
+            loss, small, correct = self.strategy.run(self._accumulate,
+                                                     args=(next(iterator),))
             total += self.strategy.reduce(_SUM, loss, axis=None)
             small_total += self.strategy.reduce(mean, small, axis=None)
+            correct_total += self.strategy.reduce(_SUM, correct, axis=None)
         big = self.strategy.run(self._apply_accumulated)
         return (total, small_total / self.layout.micro_batches,
-                self.strategy.reduce(mean, big, axis=None))
+                self.strategy.reduce(mean, big, axis=None), correct_total)
 
     def _train_loop(self, iterator, num_steps):
         """Runs up to ``num_steps`` update steps; stops at a non-finite loss.
 
         Returns (sum of step losses, steps run, index of the first non-finite
         step within this call or -1, sum of micro-batch squared gradient
-        norms, sum of global squared gradient norms).
+        norms, sum of global squared gradient norms, correct top-1 training
+        predictions).
         """
         loss_sum = tf.constant(0.0)
         small_sum, big_sum = tf.constant(0.0), tf.constant(0.0)
+        correct_sum = tf.constant(0.0)
         steps = tf.constant(0, tf.int32)
         bad = tf.constant(-1, tf.int32)
         for _ in tf.range(num_steps):
-            loss, small, big = self._one_update(iterator)
+            loss, small, big, correct = self._one_update(iterator)
             loss = tf.cast(loss, tf.float32)
             steps += 1
             if not tf.math.is_finite(loss):
@@ -224,7 +237,8 @@ class StepFunctions:
             loss_sum += loss
             small_sum += small
             big_sum += big
-        return loss_sum, steps, bad, small_sum, big_sum
+            correct_sum += correct
+        return loss_sum, steps, bad, small_sum, big_sum, correct_sum
 
     def _eval_loop(self, iterator, num_steps):
         """Sums (loss, correct, top-5 correct, examples) over ``num_steps``."""

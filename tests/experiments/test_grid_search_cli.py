@@ -133,16 +133,17 @@ def test_hparams_are_browsable_in_tensorboard(grid_run):
     assert ok.hparams["learning_rate"].number_value == 0.05
     assert ok.hparams["warmup_steps"].number_value == 0
     assert ok.sessions[0].status == api_pb2.STATUS_SUCCESS
-    accuracy = {m.name.tag: m.value for m in ok.metric_values}["test/accuracy"]
+    accuracy = {(m.name.group, m.name.tag): m.value
+                for m in ok.metric_values}[("eval", "accuracy")]
     results = json.load(open(out / "cells" / CELLS[0] / "results.json"))
     assert accuracy == pytest.approx(results["metrics"]["eval_accuracy"])
     assert by_name[CELLS[2]].sessions[0].status == api_pb2.STATUS_FAILURE
-    infos = [m.name.tag for m in ctx.experiment_from_metadata(
+    infos = [(m.name.group, m.name.tag) for m in ctx.experiment_from_metadata(
         tb_context.RequestContext(), "", include_metrics=True,
         hparams_run_to_tag_to_content=ctx.hparams_metadata(
             tb_context.RequestContext(), ""),
         data_provider_hparams=None).metric_infos]
-    assert infos[0] == "test/accuracy"
+    assert infos[0] == ("eval", "accuracy")
 
 
 def test_bad_grid_spec_is_one_line(tmp_path, capsys):

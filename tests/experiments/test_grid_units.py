@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from limitbatch_tf.config import ConfigError
-from limitbatch_tf.experiments import grid, trials
+from limitbatch_tf.experiments import grid, hparams, trials
 from limitbatch_tf.experiments.grid import Axis
 
 FAKE = str(pathlib.Path(__file__).with_name("fake_main_job.py"))
@@ -249,3 +249,29 @@ def test_parallel_trials_run_on_disjoint_cpus(tmp_path, monkeypatch):
     shares = {tuple(s) for s in seen}
     assert shares == {tuple(sorted(s)) for s in grid.cpu_slots(2)}
     assert all(len(s) == len(cpus) // 2 for s in seen)
+
+
+def test_hparams_batch_size_is_a_number_and_full_a_flag(tmp_path):
+    """TensorBoard sorts string hparams as text (1024 < 16384 < 2048)."""
+    from tensorboard.backend.event_processing import event_file_loader
+    from tensorboard.plugins.hparams import metadata as hp_metadata
+    values = (("batch_size", "full"), ("learning_rate", 0.1))
+    path = hparams.write_session(str(tmp_path), "t", values, "target_reached",
+                                 1.0, global_batch=60000)
+    by_tag = {value.tag: value.metadata.plugin_data.content
+              for event in event_file_loader.EventFileLoader(path).Load()
+              for value in event.summary.value}
+    end = hp_metadata.parse_session_end_info_plugin_data(
+        by_tag[hp_metadata.SESSION_END_INFO_TAG])
+    assert end.status == 1  # STATUS_SUCCESS
+    start = hp_metadata.parse_session_start_info_plugin_data(
+        by_tag[hp_metadata.SESSION_START_INFO_TAG]).hparams
+    assert start["batch_size"].number_value == 60000
+    assert start["full_batch"].bool_value is True
+    assert start["learning_rate"].number_value == 0.1
+    assert hparams._session_values((("batch_size", "256"),), 256) == {
+        "batch_size": 256.0, "full_batch": False}
+    assert hparams.tensorboard_metric("eval_accuracy") == ("eval", "accuracy")
+    assert hparams.tensorboard_metric("train_loss") == ("train", "loss")
+    assert hparams.tensorboard_metric("validation_loss") == (
+        "validation", "loss")

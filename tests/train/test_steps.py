@@ -43,7 +43,7 @@ def _train(source, replicas, global_batch, micro=None, steps=3,
                         clip_global_norm=clip_global_norm)
     iterator = iter(strategy.distribute_datasets_from_function(
         lambda ctx: source.train_dataset(ctx, layout, seed=7)))
-    loss_sum, done, bad, _, _ = fns.train_loop(iterator, tf.constant(steps))
+    loss_sum, done, bad, _, _, _ = fns.train_loop(iterator, tf.constant(steps))
     assert int(done) == steps and int(bad) == -1
     assert int(optimizer.iterations.numpy()) == steps  # update steps, not micro-steps
     return [v.numpy() for v in model.trainable_variables], float(loss_sum)
@@ -123,7 +123,7 @@ def test_divergence_stops_at_the_first_non_finite_step(source):
     fns = StepFunctions(strategy, model, optimizer, layout, _ce)
     iterator = iter(strategy.distribute_datasets_from_function(
         lambda ctx: source.train_dataset(ctx, layout, seed=7)))
-    _, done, bad, _, _ = fns.train_loop(iterator, tf.constant(50))
+    _, done, bad, _, _, _ = fns.train_loop(iterator, tf.constant(50))
     assert 0 <= int(bad) < 49 and int(done) == int(bad) + 1
 
 
@@ -203,3 +203,25 @@ def test_padding_rows_stay_out_of_batch_norm_across_replicas(source):
     _, want = _train_bn(source, 1, 30)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("replicas,micro", [(1, None), (4, 6)])
+def test_training_accuracy_counts_every_example_once(source, replicas, micro):
+    """With the learning rate 0 the weights stay put, so one epoch's correct
+    count equals the model's on the whole training set, in any order."""
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")[:replicas]]
+    strategy = (distribute.cpu_mirrored_strategy(devices) if replicas > 1
+                else tf.distribute.OneDeviceStrategy(devices[0]))
+    layout = base.StepLayout.resolve(48, replicas, micro, allow_padding=True)
+    keras.utils.set_random_seed(1)
+    with strategy.scope():
+        model = lenet.lenet5((28, 28, 1), 10)  # no dropout
+        optimizer = build_optimizer("momentum", 0.0)
+        optimizer.build(model.trainable_variables)
+    fns = StepFunctions(strategy, model, optimizer, layout, _ce)
+    iterator = iter(strategy.distribute_datasets_from_function(
+        lambda ctx: source.train_dataset(ctx, layout, seed=7)))
+    *_, correct = fns.train_loop(iterator, tf.constant(2))  # 96 examples
+    x, y = make_images(96, seed=4)
+    want = np.sum(np.argmax(model(x[..., None], training=True), -1) == y)
+    assert float(correct) == want

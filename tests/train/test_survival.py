@@ -16,6 +16,7 @@ from limitbatch_tf.config import Config
 from limitbatch_tf.train import loop
 from limitbatch_tf.train.preemption import EXIT_PREEMPTED
 from fakedata import write_mnist_dir
+from mllog_rules import events, mllog_rules
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
@@ -82,16 +83,18 @@ def test_killed_and_preempted_run_resumes_to_identical_weights(data_dir, tmp_pat
     assert got_results["metrics"] == ref_results["metrics"]
     assert ([h["step"] for h in got_results["history"]]
             == [h["step"] for h in ref_results["history"]])
-    # One MLPerf log per attempt, each with one init and one run start.
-    logs = sorted(interrupted.glob("mllog*.txt"))
-    assert [p.name for p in logs] == ["mllog.attempt2.txt",
-                                      "mllog.attempt3.txt", "mllog.txt"]
-    for log in logs:
-        text = log.read_text()
-        assert text.count('"key": "init_start"') == 1, log.name
-        assert text.count('"key": "run_start"') == 1, log.name
-    assert '"status": "success"' in logs[1].read_text()  # the last attempt
-    assert '"status": "aborted"' in logs[0].read_text()  # the SIGTERM one
+    # One MLPerf log for the run (killed, preempted, resumed) that the
+    # compliance rules accept, with the uninterrupted run's evaluations
+    # (LeNet's name and its 100% accuracy on this data are outside the
+    # official checker's ResNet rules).
+    assert [p.name for p in interrupted.glob("mllog*.txt")] == ["mllog.txt"]
+    text = (interrupted / "mllog.txt").read_text()
+    assert mllog_rules(text) == []  # the official checker: test_main.py
+    evals = [m["epoch_num"] for k, m in events(text) if k == "eval_accuracy"]
+    ref_evals = [m["epoch_num"] for k, m in events(
+        (reference / "mllog.txt").read_text()) if k == "eval_accuracy"]
+    assert evals == ref_evals
+    assert '"status": "success"' in text
 
 
 def _config(data_dir, model_dir, **overrides):
