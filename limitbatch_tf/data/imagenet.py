@@ -12,8 +12,8 @@ TFRecords too, keys ``image`` and ``label`` 0..999).
 Counts: the canonical 1,281,167 / 50,000 when the complete 1024 / 128 shard
 sets are present; otherwise records are counted once and the per-file counts
 kept in ``limitbatch_tf_counts.json`` next to the data (in this host's
-``~/.cache/limitbatch_tf/counts`` when that folder is read-only). Files are accessed through tf.io.gfile, so
---data_dir may be a gs:// bucket.
+``~/.cache/limitbatch_tf/counts`` when that folder is read-only). Files are
+accessed through tf.io.gfile, so --data_dir may be a gs:// bucket.
 
 Sharding over input pipelines (``tf.distribute.InputContext``):
 
