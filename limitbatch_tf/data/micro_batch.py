@@ -80,7 +80,7 @@ def choose(global_batch: int, num_replicas: int, limit, bn_span=None,
         f"per pass, and no micro-batch up to {limit} divides it"
         + (f" and tiles --bn_span={bn_span}" if bn_span else "")
         + ": set --micro_batch_size (with --pad_batches) or "
-        f"--replica_batch_limit")
+        "--replica_batch_limit")
 
 
 def step_layout(config, num_train: int, num_replicas: int, log=print):
