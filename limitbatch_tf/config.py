@@ -78,9 +78,14 @@ class Config:
     label_offset: int = _field(
         1, "Subtracted from image/class/label of ImageNet TFRecords (1: the "
         "TPU layout's labels 1..1000 become 0..999).", minimum=0)
-    cache_records: bool = _field(
-        False, "Keep ImageNet's raw (undecoded) records in memory after the "
-        "first pass; file order is then no longer reshuffled per epoch.")
+    cache_records: Optional[bool] = _field(
+        None, "Keep ImageNet's raw (undecoded) records in memory after the "
+        "first pass; file order is then no longer reshuffled per epoch. "
+        "Unset: on for full batch when this host's share of the training "
+        "files fits in half its available memory.",
+        # Not part of a run's identity: runs saved before the unset default
+        # hold False, and caching changes only the file order of epochs.
+        identity=False)
     shuffle_buffer: int = _field(
         10000, "ImageNet's training shuffle: each block of this many "
         "consecutive records is permuted (0 or 1: none).", minimum=0)

@@ -80,7 +80,7 @@ def _first_line(e: BaseException) -> str:
 def _exit_init_timeout(tpu: str, timeout_s: float):
     """Default watchdog action: one line, then exit 2 from any thread."""
     print(f"error: --tpu={tpu}: TPU initialisation did not finish within "
-          f"{timeout_s:.0f} s; raise --tpu_init_timeout for a large pod",
+          f"{timeout_s:g} s; raise --tpu_init_timeout for a large pod",
           file=sys.stderr, flush=True)
     os._exit(2)  # the main thread is inside a blocking TPU call
 

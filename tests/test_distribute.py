@@ -136,3 +136,29 @@ def test_build_strategy_passes_the_init_timeout(monkeypatch):
 
 class FakeStrategy:
     num_replicas_in_sync = 8
+
+
+def test_default_init_watchdog_exits_2_with_one_line(tmp_path):
+    """The default action, in a child process: one line on stderr, status 2,
+    even though the main thread is still blocked in initialisation."""
+    import subprocess
+    import sys
+    code = """
+import time
+from limitbatch_tf import distribute
+tf = distribute.tf
+class Resolver:
+    def __init__(self, tpu): pass
+    def cluster_spec(self): pass
+tf.distribute.cluster_resolver.TPUClusterResolver = Resolver
+tf.config.experimental_connect_to_cluster = lambda r: None
+tf.tpu.experimental.initialize_tpu_system = lambda r: time.sleep(60)
+distribute.tpu_strategy("pod", init_timeout_s=0.5)
+"""
+    tic = time.time()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2 and time.time() - tic < 50
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: --tpu=pod: TPU initialisation did not finish within 0.5 s; "
+        "raise --tpu_init_timeout for a large pod")

@@ -11,9 +11,9 @@ TFRecords too, keys ``image`` and ``label`` 0..999).
 
 Counts: the canonical 1,281,167 / 50,000 when the complete 1024 / 128 shard
 sets are present; otherwise records are counted once and the per-file counts
-kept in ``limitbatch_tf_counts.json`` next to the data (in memory only when
-that folder is read-only). Files are accessed through tf.io.gfile, so
---data_dir may be a gs:// bucket.
+kept in ``limitbatch_tf_counts.json`` next to the data (in this host's
+``~/.cache/limitbatch_tf/counts`` when that folder is read-only). Files are
+accessed through tf.io.gfile, so --data_dir may be a gs:// bucket.
 
 Sharding over input pipelines (``tf.distribute.InputContext``):
 
@@ -33,6 +33,12 @@ Sharding over input pipelines (``tf.distribute.InputContext``):
   The same ranges are used for training when there are fewer files than
   pipelines.
 
+For huge batches (issue 15): full batch caches each host's raw records after
+the first step when its share fits in half the host's memory (unset
+``cache_records``), the block shuffle reads the next block while the current
+one is decoded, and images leave the host in the compute dtype of the Keras
+policy (bfloat16 on TPU).
+
 Epoch e of pipeline p is shuffled with seeds derived from (seed, p, e) and
 the i-th example's crop and flip from (seed, p, i), so a run resumed at step
 s (``start_step``) reads and augments exactly what an uninterrupted run
@@ -51,7 +57,7 @@ from limitbatch_tf.data import base, image_ops
 from limitbatch_tf.data.mnist import DataNotFoundError
 from limitbatch_tf.data.imagenet_files import (  # noqa: F401  (re-exported)
     CANONICAL, COUNTS_FILE, ImageNetFormatError, Split, _canonical,
-    cached_counts, count_records, find_shards)
+    cached_counts, count_records, find_shards, host_can_hold)
 
 NUM_CLASSES = 1000
 DEFAULT_IMAGE_SIZE = 224
@@ -128,18 +134,25 @@ class ImageNetSource:
         (0.75, 1.33).
       cache_records: keep each pipeline's raw (undecoded) records in memory
         after the first epoch; file order is then no longer reshuffled per
-        epoch (the record shuffle buffer still is). Defaults to False.
+        epoch (the record shuffle buffer still is). None (the default):
+        cache the training records when the step is the whole training set
+        (full batch reads every record every step) and this pipeline's share
+        of the record bytes fits in half the host's available memory
+        (``host_can_hold``).
       shuffle_buffer: records permuted together: the training stream is
         cut into blocks of this many records, each shuffled (<= 1: none).
         Defaults to 10000.
-      dtype: dtype of the images. Defaults to float32.
+      dtype: dtype of the images. None (the default): the compute dtype of
+        Keras's global dtype policy when the dataset is built (bfloat16
+        under mixed_bfloat16, the TPU default), so images cross to the
+        accelerator at half the bytes of float32.
     """
 
     def __init__(self, train: Split, evals: dict, record_format: RecordFormat,
                  image_size: int = DEFAULT_IMAGE_SIZE, augment: bool = True,
                  crop_area_range=(0.08, 1.0), crop_aspect_range=(0.75, 1.33),
-                 cache_records: bool = False, shuffle_buffer: int = 10000,
-                 dtype=tf.float32, name: str = "imagenet"):
+                 cache_records=None, shuffle_buffer: int = 10000,
+                 dtype=None, name: str = "imagenet"):
         self._train = train
         self._evals = dict(evals)
         self._format = record_format
@@ -149,9 +162,16 @@ class ImageNetSource:
         self._aspect = tuple(crop_aspect_range)
         self._cache = cache_records
         self._shuffle_buffer = shuffle_buffer
-        self._dtype = tf.as_dtype(dtype)
+        self._fixed_dtype = None if dtype is None else tf.as_dtype(dtype)
         self.info = base.DatasetInfo(name, (image_size, image_size, 3),
                                      NUM_CLASSES, train.num_examples)
+
+    @property
+    def _dtype(self):
+        if self._fixed_dtype is not None:
+            return self._fixed_dtype
+        import keras  # the policy loop.set_precision set for this run
+        return tf.as_dtype(keras.mixed_precision.global_policy().compute_dtype)
 
     @property
     def eval_splits(self):
@@ -233,7 +253,9 @@ class ImageNetSource:
         buffer is a sequence of blocks, each permuted with its own seed.
         """
         fold_in = tf.random.experimental.stateless_fold_in
-        return records.batch(size).enumerate().map(
+        # One block read ahead (prefetch): the next block is read while this
+        # one is shuffled and decoded, instead of decoding pausing for it.
+        return records.batch(size).prefetch(1).enumerate().map(
             lambda j, block: tf.random.experimental.stateless_shuffle(
                 block, seed=fold_in(key, j))).unbatch()
 
@@ -281,12 +303,15 @@ class ImageNetSource:
             return tf.random.experimental.stateless_fold_in(
                 tf.random.experimental.stateless_fold_in(shuffle_key, epoch), which)
 
+        cache = self._cache
+        if cache is None:
+            cache = full and host_can_hold(split, epoch_size)
         fixed = self._read(slices)
-        if self._cache:
+        if cache:
             fixed = fixed.cache()
 
         def epoch_records(epoch):
-            if shuffle and not self._cache:
+            if shuffle and not cache:
                 records = self._read(slices, epoch_key(epoch, 0))
             else:
                 records = fixed
@@ -328,7 +353,7 @@ class ImageNetSource:
         start, end = base.pipeline_share(total, ctx.num_input_pipelines,
                                          ctx.input_pipeline_id)
         records = self._read(data.slices(start, end))
-        if self._cache:
+        if self._cache:  # explicit only: evaluation reads its share rarely
             records = records.cache()
         real = records.apply(tf.data.experimental.assert_cardinality(
             end - start)).map(self._eval_example,
@@ -366,8 +391,8 @@ def _tfds_splits(data_dir):
 def load(data_dir=None, validation_examples: int = 0, augment: bool = True,
          image_size=None, *, crop_area_range=(0.08, 1.0),
          crop_aspect_range=(0.75, 1.33), label_offset: int = 1,
-         cache_records: bool = False, shuffle_buffer: int = 10000,
-         dtype=tf.float32) -> ImageNetSource:
+         cache_records=None, shuffle_buffer: int = 10000,
+         dtype=None) -> ImageNetSource:
     """ImageNet from TFRecords in ``data_dir`` (or a tfds imagenet2012 there).
 
     Args:

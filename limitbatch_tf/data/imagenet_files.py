@@ -8,6 +8,8 @@ file size and mtime). Split out of data/imagenet.py, which streams them.
 """
 from __future__ import annotations
 
+import concurrent.futures
+import hashlib
 import json
 import os
 import re
@@ -78,15 +80,21 @@ def cached_counts(paths):
     """Per-file record counts, from COUNTS_FILE next to the files or counted.
 
     A file's entry is reused only while its size and mtime are unchanged.
-    New counts are written back (silently skipped on a read-only folder).
+    New counts are written back; for a read-only folder (a shared bucket)
+    into this host's cache folder instead (``local_counts_path``), so only
+    the first start counts. The canonical full sets need no per-file counts
+    except to split records between input pipelines (full batch, and
+    evaluation on several hosts).
     """
     folder = os.path.dirname(paths[0]) if paths else ""
     cache_path = os.path.join(folder, COUNTS_FILE)
-    try:
-        with tf.io.gfile.GFile(cache_path) as f:
-            stored = json.load(f)
-    except (OSError, ValueError, tf.errors.OpError):
-        stored = {}
+    stored = {}
+    for path in (local_counts_path(folder), cache_path):  # the folder's wins
+        try:
+            with tf.io.gfile.GFile(path) as f:
+                stored.update(json.load(f))
+        except (OSError, ValueError, tf.errors.OpError):
+            pass
     stamps = {p: _stamp(p) for p in paths}
     counts = {}
     for p in paths:
@@ -103,14 +111,52 @@ def cached_counts(paths):
             counts[p] = n
             _COUNTED[p] = (stamps[p], n)
             stored[os.path.basename(p)] = {"stamp": stamps[p], "records": n}
-        try:
-            tmp = f"{cache_path}.tmp{os.getpid()}"
-            with tf.io.gfile.GFile(tmp, "w") as f:
-                json.dump(stored, f, indent=1, sort_keys=True)
-            tf.io.gfile.rename(tmp, cache_path, overwrite=True)
-        except (OSError, tf.errors.OpError):
-            pass  # read-only data: the counts live in this process only
+        for target in (cache_path, local_counts_path(folder)):
+            if _write_json(target, stored):
+                break  # read-only data: kept in this host's cache folder
     return [counts[p] for p in paths]
+
+
+def local_counts_path(folder: str) -> str:
+    """This host's copy of a read-only folder's counts, so a restart does not
+    count again (``$XDG_CACHE_HOME`` or ``~/.cache``/limitbatch_tf/counts)."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache")
+    key = hashlib.sha1(folder.encode()).hexdigest()[:16]
+    return os.path.join(root, "limitbatch_tf", "counts", f"{key}.json")
+
+
+def _write_json(path: str, value) -> bool:
+    try:
+        tf.io.gfile.makedirs(os.path.dirname(path))
+        tmp = f"{path}.tmp{os.getpid()}"
+        with tf.io.gfile.GFile(tmp, "w") as f:
+            json.dump(value, f, indent=1, sort_keys=True)
+        tf.io.gfile.rename(tmp, path, overwrite=True)
+        return True
+    except (OSError, tf.errors.OpError):
+        return False
+
+
+def available_memory_bytes() -> int:
+    """This host's available memory (MemAvailable), or its physical memory."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def host_can_hold(split, records: int, available=available_memory_bytes,
+                  fraction: float = 0.5) -> bool:
+    """Whether ``records`` of ``split`` (their share of its file bytes) fit
+    in ``fraction`` of this host's available memory; what tf.data's cache
+    of raw records will take."""
+    need = split.total_bytes() * records / max(1, split.num_examples)
+    return need <= fraction * available()
 
 
 class Split:
@@ -132,6 +178,14 @@ class Split:
         if self._counts is None:
             self._counts = cached_counts(self.files)
         return self._counts
+
+    def total_bytes(self) -> int:
+        """Bytes of all the split's files (stat in parallel: GCS is slow)."""
+        if getattr(self, "_bytes", None) is None:
+            with concurrent.futures.ThreadPoolExecutor(32) as pool:
+                self._bytes = sum(pool.map(
+                    lambda p: tf.io.gfile.stat(p).length, self.files))
+        return self._bytes
 
     @property
     def num_examples(self) -> int:

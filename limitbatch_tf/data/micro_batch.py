@@ -8,7 +8,8 @@ the step is split into micro-batches: the largest size that
 
 - is at most the limit,
 - divides the per-replica batch (when the step is padded: any size; among
-  those of half the limit or more, the one computing the fewest padded rows), and
+  those of half the limit or more, the one computing the fewest padded
+  rows), and
 - tiles the BN span (``layers.bn_span.resolve_bn_span`` accepts it: ghost
   batches within a replica, or a whole group of replicas),
 
@@ -69,8 +70,8 @@ def choose(global_batch: int, num_replicas: int, limit, bn_span=None,
                   if (allow_padding or (exact and per_replica % m == 0))
                   and _tiles(m, bn_span, num_replicas)]
     if candidates:
-        # Sizes of half the limit or more keep passes few; among them the fewest
-        # rows computed (padding included), then the larger size.
+        # Sizes of half the limit or more keep passes few; among them the
+        # fewest rows computed (padding included), then the larger size.
         large = [m for m in candidates if 2 * m >= limit] or candidates
         return min(large, key=lambda m: (math.ceil(per_replica / m) * m, -m))
     raise ValueError(
@@ -79,7 +80,7 @@ def choose(global_batch: int, num_replicas: int, limit, bn_span=None,
         f"per pass, and no micro-batch up to {limit} divides it"
         + (f" and tiles --bn_span={bn_span}" if bn_span else "")
         + ": set --micro_batch_size (with --pad_batches) or "
-        f"--replica_batch_limit")
+        "--replica_batch_limit")
 
 
 def step_layout(config, num_train: int, num_replicas: int, log=print):

@@ -29,7 +29,7 @@ LOADERS = {
 def build_source(name: str, data_dir=None, validation_examples: int = 0,
                  augment: bool = True, image_size=None, *,
                  crop_area_range=(0.08, 1.0), crop_aspect_range=(0.75, 1.33),
-                 label_offset: int = 1, cache_records: bool = False,
+                 label_offset: int = 1, cache_records=None,
                  shuffle_buffer: int = 10000):
     """Builds the data source for ``--dataset=name``.
 

@@ -22,8 +22,8 @@ import tensorflow as tf
 
 from limitbatch_tf import distribute, optimizers, rundir, schedules
 from limitbatch_tf.config import Config, ConfigError
-from limitbatch_tf.data import registry as data_registry
 from limitbatch_tf.data import micro_batch
+from limitbatch_tf.data import registry as data_registry
 from limitbatch_tf.data.base import StepLayout, eval_steps
 from limitbatch_tf.losses import per_example_cross_entropy
 from limitbatch_tf.models import registry as model_registry

@@ -212,3 +212,88 @@ def test_prepared_tfds_imagenet2012_is_read_when_no_tfrecords(tmp_path):
     assert sorted(y[w == 1]) == [997, 998, 999]  # tfds labels are 0-based
     _, y, _ = _collect(source.train_dataset(ctx, base.StepLayout.resolve(5, 1), 0), 1)
     assert sorted(y) == [0, 1, 2, 3, 4]
+
+
+def _copy_of(folder, tmp_path):
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    return str(copy)
+
+
+def _files_removed_after_one_step(folder, cache_records, monkeypatch):
+    """Reads one full-batch step, deletes the shards, reads the next step."""
+    source = imagenet.load(folder, image_size=16, cache_records=cache_records,
+                           shuffle_buffer=8)
+    monkeypatch.setattr(imagenet.Split, "total_bytes", lambda self: 10**6)
+    ctx = tf.distribute.InputContext(1, 0, 1)
+    iterator = iter(source.train_dataset(ctx, base.StepLayout.resolve(20, 1), seed=0))
+    first = [next(iterator)[1].numpy() for _ in range(1)]
+    for name in os.listdir(folder):
+        if name.startswith("train-"):
+            os.remove(os.path.join(folder, name))
+    second = [next(iterator)[1].numpy() for _ in range(1)]
+    return sorted(np.concatenate(first)), sorted(np.concatenate(second))
+
+
+def test_full_batch_caches_by_default_when_the_host_can_hold_it(
+        data, tmp_path, monkeypatch):
+    """Unset --cache_records: full batch keeps its records after step 1 (the
+    files can go); 1 MB of shards fits in half of any host's memory."""
+    folder = _copy_of(data[0], tmp_path)
+    first, second = _files_removed_after_one_step(folder, None, monkeypatch)
+    assert first == second == list(range(20))
+
+
+def test_without_the_cache_every_step_rereads_the_files(data, tmp_path, monkeypatch):
+    folder = _copy_of(data[0], tmp_path)
+    with pytest.raises(tf.errors.NotFoundError):
+        _files_removed_after_one_step(folder, False, monkeypatch)
+
+
+def test_host_can_hold_is_the_share_of_the_file_bytes(data):
+    paths = imagenet.find_shards(data[0], "train")
+    split = imagenet.Split(paths)
+    size = sum(os.path.getsize(p) for p in paths)  # independent of gfile
+    assert split.total_bytes() == size
+    assert imagenet.host_can_hold(split, 10, available=lambda: size)  # half of it
+    assert not imagenet.host_can_hold(split, 11, available=lambda: size)
+    assert imagenet.host_can_hold(split, 20, available=lambda: 2 * size)
+
+
+def test_images_take_the_compute_dtype_of_the_policy(data):
+    """bfloat16 under mixed_bfloat16 (the TPU default): half the bytes of
+    float32 cross to the accelerator; padding rows too."""
+    import keras
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        source = imagenet.load(data[0], image_size=16)
+        ctx = tf.distribute.InputContext(1, 0, 1)
+        layout = base.StepLayout.resolve(20, 1, 8, allow_padding=True)  # 24 rows
+        x, _, w = next(iter(source.train_dataset(ctx, layout, seed=0)))
+        ex, _, _ = next(iter(source.eval_dataset(ctx, layout)))
+        assert x.dtype == ex.dtype == tf.bfloat16
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert imagenet.load(data[0], image_size=16)._dtype == tf.float32
+
+
+def test_read_only_folder_counts_once_per_host(data, tmp_path, monkeypatch):
+    """Counts that cannot be written next to the data go to this host's cache
+    folder; the next start reads them there instead of counting again."""
+    from limitbatch_tf.data import imagenet_files
+    folder = _copy_of(data[0], tmp_path)
+    os.remove(os.path.join(folder, imagenet.COUNTS_FILE))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    real_write = imagenet_files._write_json
+    monkeypatch.setattr(imagenet_files, "_write_json", lambda path, value: (
+        False if path.startswith(folder) else real_write(path, value)))
+    paths = imagenet.find_shards(folder, "train")
+    assert imagenet.cached_counts(paths) == list(TRAIN_SIZES)
+    assert not os.path.exists(os.path.join(folder, imagenet.COUNTS_FILE))
+    assert os.path.exists(imagenet_files.local_counts_path(folder))
+    monkeypatch.setattr(imagenet_files, "_COUNTED", {})
+    monkeypatch.setattr(imagenet_files, "count_records",
+                        lambda paths: pytest.fail("counted again"))
+    assert imagenet.cached_counts(paths) == list(TRAIN_SIZES)
