@@ -331,3 +331,14 @@ def test_tool_two_baselines_and_readings(tmp_path, capsys):
     assert regimes_tool.main(argv[:-1]) == 0
     out = capsys.readouterr().out
     assert "baseline 'tuned, literal'" in out and "B_H in [256, 4096)" in out
+
+
+def test_a_seed_run_twice_counts_once(tmp_path):
+    _baseline(tmp_path)
+    _val_run(tmp_path / "grid", "s0", 4096, 0.89, 0.9, optimizer="lamb")
+    for seed in (0, 1, 2):
+        _val_run(tmp_path / "seeds", f"s{seed}", 4096, 0.89 + seed / 1000,
+                 0.9, optimizer="lamb", seed=seed)
+    report = regimes.classify(store.load_store(str(tmp_path)))
+    assert report.rows[-1].pick.n == 3
+    assert [t.seed for t in report.rows[-1].pick.trials] == [0, 1, 2]
