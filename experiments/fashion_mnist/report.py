@@ -391,8 +391,12 @@ def regime_section(results, baseline, figures, tuned=None):
     figs = "![accuracy vs batch](figures/accuracy_vs_batch.png)\n"
     tuned_report = next((r for n, r in readings if n == "tuned"), None)
     if tuned_report is not None:
-        plots.accuracy_vs_batch(labelled + labelled_base, os.path.join(
-            figures, "accuracy_vs_batch_tuned.png"), tuned_report)
+        labelled_tuned = [dataclasses.replace(t, rung="tuned baseline")
+                          for t in tuned]
+        plots.accuracy_vs_batch(labelled + labelled_base + labelled_tuned,
+                                os.path.join(figures,
+                                             "accuracy_vs_batch_tuned.png"),
+                                tuned_report)
         figs += ("\n![accuracy vs batch, tuned baseline]"
                  "(figures/accuracy_vs_batch_tuned.png)\n")
     try:
