@@ -10,7 +10,13 @@ yet says so. Learning rates are chosen per cell by *validation* accuracy (the
 last 5,000 training images) and the *test* accuracy of that choice is
 reported, so the test set never picks a hyperparameter. The regime boundaries
 apply Definitions 2.1-2.3 of You et al. (2020) as tools/regimes.py does
-(limitbatch_tf/analysis/regimes.py).
+(limitbatch_tf/analysis/regimes.py): every batch size "passes", "fails" or
+is "undecided" against the bar with its standard error (one-sided Welch's t
+at 90%), B_L and B_H are brackets, and the readings (the paper-style
+baseline, a tuned B = 256 baseline, the paper's literal point estimates, and
+the bar "error <= 1.625 x the baseline's error") print side by side. The
+review stores of issue 17 (``results/review/``) join each section when they
+exist; a section whose stores have not run says so.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ import os
 import statistics
 import sys
 
-from limitbatch_tf.analysis import plots, regimes, store
+from limitbatch_tf.analysis import critical, plots, regimes, store
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -61,6 +67,19 @@ REGIME_STORES = (("linear", "momentum, baseline recipe, LR x B/256 (Def. 2.1)"),
                  ("lamb", "LAMB + warmup + poly decay, tuned LR"),
                  ("lars_all_layers", "LARS, biases in the trust ratio, tuned LR"),
                  ("lamb_seeds", "LAMB at its 8K pick, seeds 1-2 (B_H check)"))
+
+
+# Issue 17's review stores (run.sh seeds / tuned_baseline / huge /
+# huge_seeds / bounds / longer2), under results/review/.
+REVIEW_REGIME = (("lamb_warmup", "LAMB, warmup 5/10/15 epochs, x2 LRs"),
+                 ("lars_all_layers_warmup",
+                  "LARS (biases in the trust ratio), warmup 5/10/15, x2 LRs"),
+                 ("lamb_seeds", "LAMB, 3 seeds of the pick"),
+                 ("lars_all_layers_seeds",
+                  "LARS (biases in the trust ratio), 3 seeds of the pick"))
+TIGHT_BOUNDS = (("Adam", "adam_layerwise_bound_tight"),
+                ("RMSprop", "rmsprop_layerwise_bound_tight"))
+CONFIDENCE = 0.90
 
 
 def _load(path):
@@ -155,7 +174,10 @@ def _cell(trials):
     tried = sorted({t.peak_learning_rate for t in trials})
     edge = (", grid edge" if len(tried) > 1 and lr in (tried[0], tried[-1])
             else "")
-    return f"{100 * best.accuracy:.1f}% (lr {lr:.3g}{edge})"
+    warmups = sorted({t.config.get("warmup_epochs") or 0 for t in trials})
+    warm = (f", warmup {best.config.get('warmup_epochs') or 0:g}"
+            if len(warmups) > 1 else "")
+    return f"{100 * best.accuracy:.1f}% (lr {lr:.3g}{edge}{warm})"
 
 
 def _markdown(header, rows):
@@ -185,12 +207,16 @@ def baseline_section(results):
                  f" +- {spread(losses):.4f}",
                  f"{statistics.fmean(noise):.0f} +- {spread(noise):.0f}"
                  if noise else "-"))
+    rows.append(("standard error of the mean",
+                 f"{100 * spread(accs) / len(accs) ** 0.5:.2f} point", "-", "-"))
     text = ("### Baseline (part 1)\n\nLeNet-5, B0 = 256, 30 epochs, momentum "
             "0.9, constant LR 0.05, 55K/5K/10K split. A = test accuracy, "
             "xi = validation loss at the end; B_simple = the gradient noise "
             "scale (EMA over the run, micro-batch 128 vs batch 256).\n\n"
             + _markdown(("seed", "A (test)", "xi (val. loss)", "B_simple"), rows)
-            + "\nPaper (MNIST): 99.2% in 30 epochs at B = 256.\n")
+            + "\nThe bar 99.5% of A is a distribution: its standard error is "
+            "0.995 x the standard error above (limitbatch_tf/analysis/stats.py)."
+            "\n\nPaper (MNIST): 99.2% in 30 epochs at B = 256.\n")
     return text, trials
 
 
@@ -216,6 +242,45 @@ def table3_section(results):
                          "8K + layer-wise", "8K + layer-wise + bound"), rows))
 
 
+def tuned_baseline_section(results):
+    """The tuned B = 256 baseline: its LR grid's validation pick and the
+    pick's seeds (run.sh tuned_baseline)."""
+    grid = _load(os.path.join(results, "review", "baseline_tuned"))
+    seeds = _load(os.path.join(results, "review", "baseline_tuned_seeds"))
+    head = "### Tuned baseline, B = 256 (issue 17)\n\n"
+    if not grid and not seeds:
+        return head + "not run yet\n", None
+    text = head + ("The large-batch recipe (momentum 0.9, warmup 2 epochs, "
+                   "poly decay) with its LR on a x2 grid at B = 256, picked "
+                   "by validation accuracy, then 5 seeds of the pick.\n\n")
+    if grid:
+        text += f"LR grid: {cell(grid, os.path.join(results, 'review', 'baseline_tuned'))}.\n\n"
+    if not seeds:
+        return text + "Seeds of the pick: not run yet.\n", None
+    accs = [t.accuracy for t in seeds if t.accuracy is not None]
+    sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
+    text += (f"Seeds of the pick: {seeds_cell(seeds)}; A = "
+             f"{100 * statistics.fmean(accs):.2f}% +- {100 * sd:.2f} (sd; "
+             f"standard error {100 * sd / len(accs) ** 0.5:.2f} point).\n")
+    return text, seeds
+
+
+def bounds_section(results):
+    """Table 3's "+ bound" with bounds that engage (run.sh bounds)."""
+    root = os.path.join(results, "review", "table3")
+    rows = []
+    for name, folder in TIGHT_BOUNDS:
+        path = os.path.join(root, folder)
+        rows.append((name, cell(_load(path), path)))
+    if all(r[1] == "not run yet" for r in rows):
+        return ("### Table 3, bounds that engage (issue 17)\n\nnot run yet\n")
+    return ("### Table 3, bounds that engage (issue 17)\n\nB = 8192, "
+            "layer-wise, trust ratio clipped to [0.1, 1] (the unbounded "
+            "runs' trust ratios stayed inside [0.01, 10], so Table 3's first "
+            "bound never engaged); LR on a x2 grid picked by validation.\n\n"
+            + _markdown(("optimizer", "8K + layer-wise + bound [0.1, 1]"), rows))
+
+
 def _relative(text):
     """``text`` with the checkout's absolute paths made repository-relative
     (the evidence column names results.json files)."""
@@ -223,87 +288,278 @@ def _relative(text):
     return text.replace(root, "")
 
 
-def regime_section(results, baseline, figures):
-    root = os.path.join(results, "regime")
-    stores = {name: _load(os.path.join(root, name)) for name, _ in REGIME_STORES}
-    sizes = sorted({t.batch_size for ts in stores.values() for t in ts})
+def _regime_stores(results):
+    """[(name, label, folder, trials)] of the regime map's stores, the
+    review's included; trials [] for a store that has not run."""
+    out = [(name, label, os.path.join(results, "regime", name))
+           for name, label in REGIME_STORES]
+    out += [(f"review/{name}", label, os.path.join(results, "review", name))
+            for name, label in REVIEW_REGIME]
+    return [(n, l, f, _load(f)) for n, l, f in out]
+
+
+def _readings(trials, baseline, tuned):
+    """[(name, Report)]: the readings side by side (tools/regimes.py)."""
+    out = []
+    for base_name, base in (("paper-style", baseline), ("tuned", tuned)):
+        if not base:
+            continue
+        out.append((base_name, regimes.classify(
+            trials, baseline_trials=base, confidence=CONFIDENCE,
+            name=base_name)))
+        out.append((f"{base_name}, literal", regimes.classify(
+            trials, baseline_trials=base, reading="literal",
+            name=f"{base_name}, literal")))
+        out.append((f"{base_name}, error ratio", regimes.classify(
+            trials, baseline_trials=base, bar="error_ratio",
+            ratio=regimes.MNIST_ERROR_RATIO, confidence=CONFIDENCE,
+            name=f"{base_name}, error ratio {regimes.MNIST_ERROR_RATIO:g}")))
+    return out
+
+
+def _span(br, kind):
+    lo = "-" if br["lo"] is None else br["lo"]
+    hi = "-" if br["hi"] is None else br["hi"]
+    return f"({lo}, {hi}]" if kind == "B_L" else f"[{lo}, {hi})"
+
+
+def readings_table(readings):
+    """One row per reading: the bar, B_L's and B_H's brackets, undecided."""
+    rows = []
+    for name, r in readings:
+        und = sorted(set(r.b_l_bracket["undecided"] + r.b_h_bracket["undecided"]))
+        rows.append((name, f"{r.target.name}: {100 * r.target.mean:.2f}% +- "
+                     f"{100 * r.target.stderr:.2f}",
+                     _span(r.b_l_bracket, "B_L"), _span(r.b_h_bracket, "B_H"),
+                     ", ".join(map(str, und)) or "-"))
+    return _markdown(("reading", "bar (+- standard error)",
+                      "B_L in", "B_H in", "undecided at"), rows)
+
+
+def _store_args(ran):
+    """The stores that ran, as tools/regimes.py arguments (repository-relative)."""
+    return " ".join(_relative(f) for _, _, f, _ in ran)
+
+
+def _cell_folder(folder, batch_size, sizes):
+    """The sweep store of one batch size: the review's stores keep one per
+    batch size (review/lamb_warmup/8192, .../full), the regime map's one
+    for all."""
+    for name in (str(batch_size), "full" if batch_size == max(sizes) else None):
+        if name and os.path.isdir(os.path.join(folder, name)):
+            return os.path.join(folder, name)
+    return folder
+
+
+def _plot_label(store_name, t):
+    """The curve a run belongs to in the figures (cosmetic)."""
+    if store_name == "linear":
+        return "momentum, LR x B/256"
+    name = ("lars, biases in the trust ratio" if "lars_all_layers" in store_name
+            else t.rung or t.optimizer)
+    if (t.config.get("warmup_epochs") or 0) > 2:
+        name += ", long warmup"
+    return name
+
+
+def regime_section(results, baseline, figures, tuned=None):
+    stores = _regime_stores(results)
+    sizes = sorted({t.batch_size for *_, ts in stores for t in ts})
     if not sizes or not baseline:
         return "### Regime map (part 3)\n\nnot run yet\n", None
-    ran = [(name, label) for name, label in REGIME_STORES if stores[name]]
+    ran = [(n, l, f, ts) for n, l, f, ts in stores if ts]
     rows = []
     for b in sizes:
         rows.append((b,) + tuple(
-            cell([t for t in stores[name] if t.batch_size == b],
-                 os.path.join(root, name))
-            if any(t.batch_size == b for t in stores[name]) else "-"
-            for name, _ in ran))
-    header = ("B",) + tuple(label for _, label in ran)
-    not_run = [label for name, label in REGIME_STORES if not stores[name]]
-    trials = [t for name, _ in ran for t in stores[name]]
-    report = regimes.classify(trials, baseline_trials=baseline)
-    # The plot labels curves by recipe: name the linear-scaling and
-    # all-layers LARS runs apart from the tuned momentum and MLPerf-LARS ones
-    # (after classifying: the label is cosmetic). The extra seeds of a
-    # boundary check stay out of it: every other point is one seed.
-    names = {"linear": "momentum, LR x B/256",
-             "lars_all_layers": "lars, biases in the trust ratio"}
-    labelled = [dataclasses.replace(t, rung=names[name]) if name in names
-                else t for name, _ in ran if name != "lamb_seeds"
-                for t in stores[name]]
+            cell([t for t in ts if t.batch_size == b], _cell_folder(f, b, sizes))
+            if any(t.batch_size == b for t in ts) else "-"
+            for _, _, f, ts in ran))
+    header = ("B",) + tuple(label for _, label, _, _ in ran)
+    not_run = [label for _, label, _, ts in stores if not ts]
+    trials = [t for *_, ts in ran for t in ts]
+    readings = _readings(trials, baseline, tuned)
+    report = readings[0][1]
+    # The plot labels curves by recipe: name the linear-scaling, all-layers
+    # LARS and long-warmup runs apart (after classifying: the label is
+    # cosmetic). Seeds join their recipe's cell.
+    labelled = [dataclasses.replace(t, rung=_plot_label(n, t))
+                for n, _, _, ts in ran for t in ts]
+    labelled_base = [dataclasses.replace(t, rung="baseline") for t in baseline]
     os.makedirs(figures, exist_ok=True)
-    plots.accuracy_vs_batch(labelled + baseline, os.path.join(
+    plots.accuracy_vs_batch(labelled + labelled_base, os.path.join(
         figures, "accuracy_vs_batch.png"), report)
+    figs = "![accuracy vs batch](figures/accuracy_vs_batch.png)\n"
+    tuned_report = next((r for n, r in readings if n == "tuned"), None)
+    if tuned_report is not None:
+        labelled_tuned = [dataclasses.replace(t, rung="tuned baseline")
+                          for t in tuned]
+        plots.accuracy_vs_batch(labelled + labelled_base + labelled_tuned,
+                                os.path.join(figures,
+                                             "accuracy_vs_batch_tuned.png"),
+                                tuned_report)
+        figs += ("\n![accuracy vs batch, tuned baseline]"
+                 "(figures/accuracy_vs_batch_tuned.png)\n")
+    try:
+        plots.train_loss(labelled + labelled_base,
+                         os.path.join(figures, "train_loss.png"), report)
+    except plots.PlotError as e:
+        figs += f"\nTraining loss vs batch: not available ({e}).\n"
+    else:
+        figs += ("\nFinal training loss (30 epochs) of each recipe's "
+                 "validation pick per batch size:\n\n![training loss vs batch]"
+                 "(figures/train_loss.png)\n")
+    full = "\n\n".join(_relative(regimes.format_report(r))
+                         for _, r in readings)
     text = ("### Regime map (part 3)\n\nTest accuracy after 30 epochs of the "
-            "LR picked by validation accuracy per batch size (one seed; B = "
-            "55,000 is full batch on the 55K training split).\n\n"
+            "setting picked by validation accuracy per batch size (one seed "
+            "unless the cell says seeds; B = 55,000 is full batch on the 55K "
+            "training split).\n\n"
             + _markdown(header, rows)
-            + (f"\nNot run: {'; '.join(not_run)}.\n" if not_run else "")
-            + "\nRegime report (`python tools/regimes.py "
-            "experiments/fashion_mnist/results/regime --baseline_store "
-            "experiments/fashion_mnist/results/baseline`; Definitions "
-            "2.1-2.3 judge every run, the best test accuracy per B):\n\n```\n"
-            + _relative(regimes.format_report(report)) + "\n```\n\n"
-            "![accuracy vs batch](figures/accuracy_vs_batch.png)\n\n"
-            "Paper (MNIST): large batch [2K, 8K], huge batch (8K, 60K), "
+            + (f"\nNot run yet: {'; '.join(not_run)}.\n" if not_run else "")
+            + f"\nReadings (`python tools/regimes.py {_store_args(ran)} "
+            "--baseline_store "
+            "paper-style=experiments/fashion_mnist/results/baseline"
+            + (" --baseline_store tuned=experiments/fashion_mnist/results/"
+               "review/baseline_tuned_seeds" if tuned else "")
+            + " --literal --error_ratio 1.625`): each batch "
+            "size's validation pick (any technique) and its Definition 2.1 "
+            "cell (the baseline's own recipe, LR x B/256) are judged "
+            f"\"passes\", \"fails\" or \"undecided\" (one-sided Welch's t at "
+            f"{100 * CONFIDENCE:g}%, the bar's standard error included; "
+            "\"literal\" = the paper's point estimates; \"error ratio\" = "
+            f"error <= {regimes.MNIST_ERROR_RATIO:g} x the baseline's error, "
+            "the paper's MNIST bar 0.8% -> 1.3%). B_L in (lo, hi]: lo the "
+            "largest passing B below the first failing hi; B_H in [lo, hi): "
+            "lo the largest passing B, hi the smallest failing B above it.\n\n"
+            + readings_table(readings)
+            + (f"\nThe tuned baseline: not run yet.\n" if not tuned else "")
+            + "\n<details><summary>Full regime reports</summary>\n\n```\n"
+            + full + "\n```\n\n</details>\n\n" + figs
+            + "\nPaper (MNIST): large batch [2K, 8K], huge batch (8K, 60K), "
             "full batch 60K.\n")
     return text, report
 
 
-def noise_section(baseline, report, figures):
+def _bracket_words(report):
+    return (f"B_L in {_span(report.b_l_bracket, 'B_L')}, B_H in "
+            f"{_span(report.b_h_bracket, 'B_H')}, B_F = {report.b_f}")
+
+
+def noise_section(results, baseline, report, figures):
     if not baseline or report is None:
         return "### Noise-scale forecast (part 5)\n\nwaits for parts 1 and 3\n"
     noise = [t.telemetry["noise_scale"]["b_simple"] for t in baseline
              if t.telemetry.get("noise_scale")]
+    trajectory = [t for t in baseline
+                  if any(h.get(plots.NOISE_FIELD) is not None for h in t.history)]
+    if not noise and not trajectory:
+        return ("### Noise-scale forecast (part 5)\n\nthe baseline runs "
+                "recorded no noise scale (--telemetry=noise_scale)\n"
+                + critical_section(results, baseline, figures))
     plots.noise_scale(baseline, os.path.join(figures, "noise_scale.png"), report)
-    return ("### Noise-scale forecast (part 5)\n\n"
-            f"B_simple measured in the baseline runs: {statistics.fmean(noise):.0f} "
-            f"(seeds: {', '.join(f'{n:.0f}' for n in noise)}); measured "
-            f"B_L = {report.b_l}, B_H = {report.b_h}, B_F = {report.b_f}. "
-            "McCandlish et al. read B_simple as the batch size beyond which "
-            "returns diminish (B_crit ~ B_simple up to a factor); the paper's "
-            "MNIST figures are B_crit ~ 200, B_simple ~ 900.\n\n"
-            "![noise scale](figures/noise_scale.png)\n")
+    text = ("### Noise-scale forecast (part 5)\n\n"
+            + (f"B_simple at the end of the baseline runs: "
+               f"{statistics.fmean(noise):.0f} (seeds: "
+               f"{', '.join(f'{n:.0f}' for n in noise)}); " if noise else "")
+            + f"Measured {_bracket_words(report)} (paper-style baseline, "
+            f"{100 * CONFIDENCE:g}%). ")
+    if trajectory:
+        text += (f"{len(trajectory)} of the {len(baseline)} baseline runs "
+                 "stored B_simple at every evaluation (the figure's lines)"
+                 + ("; the others only their end value (a dot). "
+                    if len(trajectory) < len(baseline) else ". "))
+    else:
+        text += ("These runs stored only the end value (the figure's dots): "
+                 "B_simple at every evaluation is in the history of runs made "
+                 "since (issue 19), and grows during training, so one end "
+                 "value is not the noise scale of the run. ")
+    text += ("McCandlish et al. read B_simple as the batch size beyond which "
+             "returns diminish (B_crit ~ B_simple up to a factor); the paper's "
+             "MNIST figures are B_crit ~ 200, B_simple ~ 900.\n\n"
+             "![noise scale](figures/noise_scale.png)\n")
+    return text + critical_section(results, baseline, figures)
 
 
-def longer_section(results, figures):
-    trials = _load(os.path.join(results, "longer", "lamb"))
+def critical_section(results, baseline, figures):
+    """Steps to target per batch size and the empirical critical batch."""
+    ran = [r for r in _regime_stores(results) if r[3]]
+    trials = [t for *_, ts in ran for t in ts] + baseline
+    head = "\n#### Empirical critical batch (issue 19)\n\n"
+    try:
+        target = critical.baseline_target(trials, baseline)
+        result = critical.critical_batch(trials, target)
+    except (critical.CriticalError, regimes.RegimeError) as e:
+        return head + f"not available: {e}\n"
+    plots.steps_to_target(trials, os.path.join(figures, "steps_to_target.png"),
+                          result)
+    rows = [(p.batch_size, f"{p.mean:.0f}", f"{p.examples:,.0f}",
+             ", ".join(map(str, p.steps)), p.label) for p in result.points]
+    f = result.fit
+    lo, hi = result.b_crit_interval
+    return (head + "Steps to target S(B): per batch size, the recipe whose "
+            f"validation accuracy first reaches {100 * target:.2f}% (99.5% "
+            "of the paper-style baseline's final validation accuracy) on "
+            "every seed, read at the evaluations (every epoch: an upper "
+            "bound by up to one epoch's steps); E(B) = B S(B) "
+            f"(`python tools/critical_batch.py {_store_args(ran)} "
+            "experiments/fashion_mnist/results/baseline --baseline_store "
+            "experiments/fashion_mnist/results/baseline`).\n\n"
+            + _markdown(("B", "S (steps)", "E (examples)", "per seed",
+                         "fastest recipe"), rows)
+            + f"\nFit S = S_min (1 + B_crit / B) (McCandlish et al. 2018): "
+            f"B_crit = {f.b_crit:.0f} ({100 * result.confidence:g}% "
+            f"bootstrap over seeds and batch sizes: [{lo:.0f}, {hi:.0f}]), "
+            f"S_min = {f.s_min:.0f} steps, E_min = {f.e_min:,.0f} examples; "
+            f"RMS relative residual {f.residual:.2f}.\n\n"
+            "![steps to target](figures/steps_to_target.png)\n")
+
+
+LONGER_STORES = (("longer/lamb", "LAMB, warmup 30, 300 epochs (part 4)"),
+                 ("review/longer/lamb_16k", "LAMB 16K, warmup 20, 200 epochs"),
+                 ("review/longer/lamb_32k_seed1",
+                  "LAMB 32K seed 1, warmup 30, 300 epochs"))
+
+
+def longer_section(results, figures, target=None):
+    stores = [(label, _load(os.path.join(results, name)))
+              for name, label in LONGER_STORES]
+    trials = [t for _, ts in stores for t in ts]
     if not trials:
         return "### Train longer (part 4)\n\nnot run yet\n"
+    bar = None if target is None else target.mean
     rows = []
-    for t in sorted(trials, key=lambda t: (t.batch_size, t.peak_learning_rate)):
-        hist = [h for h in t.history if h.get("eval_accuracy") is not None]
-        best = max(hist, key=lambda h: h["eval_accuracy"]) if hist else None
-        at30 = [h for h in hist if h["epoch"] <= 30.5]
-        rows.append((t.batch_size, f"{t.peak_learning_rate:.3g}", t.status,
-                     f"{t.epochs:.0f}",
-                     f"{100 * at30[-1]['eval_accuracy']:.1f}%" if at30 else "-",
-                     f"{100 * best['eval_accuracy']:.1f}% (epoch "
-                     f"{best['epoch']:.0f})" if best else "-"))
-    plots.train_longer(trials, os.path.join(figures, "train_longer.png"))
-    return ("### Train longer (part 4)\n\nLAMB, warmup 30 epochs, poly decay "
-            "over 300 epochs (10x the baseline's 30).\n\n"
-            + _markdown(("B", "peak LR", "status", "epochs", "test acc. at ~30",
-                         "best test acc."), rows)
+    for label, ts in stores:
+        for t in sorted(ts, key=lambda t: (t.batch_size, t.seed)):
+            hist = [h for h in t.history if h.get("eval_accuracy") is not None]
+            best = max(hist, key=lambda h: h["eval_accuracy"]) if hist else None
+            at30 = [h for h in hist if h["epoch"] <= 30.5]
+            final = hist[-1] if hist else None
+            reached = ("-" if bar is None or final is None
+                       else "yes" if final["eval_accuracy"] >= bar else "no")
+            loss = final.get("train_loss") if final else None
+            rows.append((label, t.batch_size, t.seed, f"{t.peak_learning_rate:.3g}",
+                         t.status, f"{t.epochs:.0f}",
+                         f"{100 * at30[-1]['eval_accuracy']:.1f}%" if at30 else "-",
+                         f"{100 * final['eval_accuracy']:.1f}%" if final else "-",
+                         reached,
+                         f"{100 * best['eval_accuracy']:.1f}% (epoch "
+                         f"{best['epoch']:.0f})" if best else "-",
+                         "-" if loss is None else f"{loss:.3f}"))
+    plots.train_longer(trials, os.path.join(figures, "train_longer.png"), target)
+    not_run = [label for label, ts in stores if not ts]
+    return ("### Train longer (part 4)\n\nLAMB, poly decay over the whole "
+            "run; \"final\" is the last evaluation (no early stopping), "
+            "\"best\" the best test accuracy seen, which only early stopping "
+            "on the test set would keep."
+            + ("" if bar is None else
+               f" Bar: {100 * bar:.2f}% (99.5% of the paper-style A, +- "
+               f"{100 * target.stderr:.2f}).")
+            + "\n\n"
+            + _markdown(("run", "B", "seed", "peak LR", "status", "epochs",
+                         "test acc. at ~30", "final test acc.",
+                         "final >= bar", "best test acc.", "final train loss"),
+                        rows)
+            + (f"\nNot run yet: {'; '.join(not_run)}.\n" if not_run else "")
             + "\n![train longer](figures/train_longer.png)\n\nPaper (MNIST): "
             "B = 32768 best 99.16% after 1000 epochs; B = 60K 98.30%.\n")
 
@@ -338,10 +594,13 @@ def provenance_section(results):
 
 def generate(results, figures):
     base_text, baseline = baseline_section(results)
-    regime_text, report = regime_section(results, baseline, figures)
-    return "\n".join([base_text, table3_section(results), regime_text,
-                      longer_section(results, figures),
-                      noise_section(baseline, report, figures),
+    tuned_text, tuned = tuned_baseline_section(results)
+    regime_text, report = regime_section(results, baseline, figures, tuned)
+    return "\n".join([base_text, tuned_text, table3_section(results),
+                      bounds_section(results), regime_text,
+                      longer_section(results, figures,
+                                     report.target if report else None),
+                      noise_section(results, baseline, report, figures),
                       provenance_section(results)])
 
 

@@ -61,7 +61,7 @@ def accuracy_vs_batch(trials, path, report=None):
     """Test accuracy per batch size of each recipe's validation pick, zoomed
     to the target band.
 
-    Lines join the picks' seed means, dots are the seeds; the bar (99.5% of
+    Lines join the picks' seed means (bars), dots are the seeds; the bar (99.5% of
     A, or the report's) is a dashed line with its standard error as a band;
     a batch size where every run of a recipe diverged or stopped unstable is
     an x on the bottom edge, and a pick below the zoomed range a triangle
@@ -80,7 +80,7 @@ def accuracy_vs_batch(trials, path, report=None):
         color = colors[i % len(colors)]
         ok = [(b, c) for b, c in picks[name].items() if c is not None]
         ax.plot([b for b, _ in ok], [max(c.mean, bottom) for _, c in ok], "-",
-                color=color, label=name)
+                marker="_", ms=14, mew=2, color=color, label=name)
         for b, c in ok:
             seeds = [a for a in c.test]
             ax.plot([b] * len(seeds), [max(a, bottom) for a in seeds], ".",

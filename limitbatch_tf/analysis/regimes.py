@@ -177,11 +177,16 @@ class Cell:
 
 
 def cells(trials, epochs) -> list:
-    """Trials grouped by (batch size, recipe without the seed)."""
+    """Trials grouped by (batch size, recipe without the seed).
+
+    A seed that ran twice (a seed store rerunning seed 0 of a grid's cell)
+    is one sample, not two: the run with the first path is kept.
+    """
     groups = {}
-    for t in trials:
-        groups.setdefault((t.batch_size, recipe(t)), []).append(t)
-    return [Cell(sorted(ts, key=lambda t: t.seed), epochs)
+    for t in sorted(trials, key=lambda t: t.path):
+        seeds = groups.setdefault((t.batch_size, recipe(t)), {})
+        seeds.setdefault(t.seed, t)
+    return [Cell(sorted(ts.values(), key=lambda t: t.seed), epochs)
             for ts in groups.values()]
 
 

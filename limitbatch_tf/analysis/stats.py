@@ -38,7 +38,9 @@ no spread of its own, so it borrows the baseline's per-seed spread s_b (the
 same recipe family on the same data; the Fashion-MNIST seeds of tuned
 recipes spread 0.1-0.4 point, the baseline's 0.4): SE^2 = s_b^2 (1 + c^2/n),
 where c is the bar's scale (0.995 for 99.5% of A), with n - 1 degrees of
-freedom (a pooled t: one variance estimate). ``seed_sd`` overrides the
+freedom (a pooled t: one variance estimate); a one-seed baseline
+likewise borrows the cell's spread, SE^2 = s_x^2 (1/m + c^2) with m - 1
+degrees of freedom. ``seed_sd`` overrides the
 assumption with a known per-seed standard deviation (then df = inf, a z
 test). When neither the cell nor the baseline has two seeds and no
 ``seed_sd`` is given, nothing estimates the noise: the verdict is
@@ -219,7 +221,13 @@ def judge(cell_values, target: Target, confidence=0.90, test="welch",
 def _welch(x, margin, target, confidence, seed_sd):
     m, n = len(x), target.n
     se_t2 = target.stderr ** 2
-    if m > 1:
+    if m > 1 and n == 1:
+        # A one-seed baseline has no spread of its own: it borrows the
+        # cell's (the mirror of a one-seed cell), one estimate behind both.
+        s2 = float(np.var(x, ddof=1))
+        parts = [(s2 / m + target.scale ** 2 * s2, m - 1)]
+        name = "pooled t, one-seed baseline, the cell's seed spread"
+    elif m > 1:
         v_cell = float(np.var(x, ddof=1)) / m
         parts = [(v_cell, m - 1), (se_t2, n - 1)]
         name = "welch"

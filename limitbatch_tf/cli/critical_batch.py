@@ -36,10 +36,15 @@ def main(argv=None):
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    if not 0 < args.confidence < 1:
-        print(f"error: --confidence must lie in (0, 1), got {args.confidence}",
-              file=sys.stderr)
-        return 2
+    for bad, message in (
+            (not 0 < args.confidence < 1,
+             f"--confidence must lie in (0, 1), got {args.confidence}"),
+            (not 0 < args.fraction <= 1,
+             f"--fraction must lie in (0, 1], got {args.fraction}"),
+            (args.resamples < 1, f"--resamples must be >= 1, got {args.resamples}")):
+        if bad:
+            print(f"error: {message}", file=sys.stderr)
+            return 2
     try:
         trials = [t for root in args.store for t in store.load_store(root)]
         base = (store.load_store(args.baseline_store)

@@ -112,3 +112,12 @@ def test_tool(tmp_path, capsys):
     assert "B_crit = " in capsys.readouterr().out
     assert critical_tool.main(args + ["--target", "0.99"]) == 2
     assert "the fit needs two or more" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, message", [
+    (["--confidence", "1"], "--confidence must lie in (0, 1)"),
+    (["--fraction", "0"], "--fraction must lie in (0, 1]"),
+    (["--resamples", "0"], "--resamples must be >= 1")])
+def test_tool_bad_flags(tmp_path, capsys, flag, message):
+    assert critical_tool.main([str(tmp_path)] + flag) == 2
+    assert message in capsys.readouterr().err

@@ -331,3 +331,29 @@ def test_tool_two_baselines_and_readings(tmp_path, capsys):
     assert regimes_tool.main(argv[:-1]) == 0
     out = capsys.readouterr().out
     assert "baseline 'tuned, literal'" in out and "B_H in [256, 4096)" in out
+
+
+def test_a_seed_run_twice_counts_once(tmp_path):
+    _baseline(tmp_path)
+    _val_run(tmp_path / "grid", "s0", 4096, 0.89, 0.9, optimizer="lamb")
+    for seed in (0, 1, 2):
+        _val_run(tmp_path / "seeds", f"s{seed}", 4096, 0.89 + seed / 1000,
+                 0.9, optimizer="lamb", seed=seed)
+    report = regimes.classify(store.load_store(str(tmp_path)))
+    assert report.rows[-1].pick.n == 3
+    assert [t.seed for t in report.rows[-1].pick.trials] == [0, 1, 2]
+
+
+def test_tool_bootstrap_test(tmp_path, capsys):
+    _baseline(tmp_path)
+    for seed, d in enumerate((-0.001, 0.0, 0.001)):
+        _val_run(tmp_path, f"far{seed}", 4096, 0.95 + d, 0.9, seed=seed,
+                 optimizer="lamb")
+        _val_run(tmp_path, f"low{seed}", 8192, 0.70 + d, 0.9, seed=seed,
+                 optimizer="lamb")
+    assert regimes_tool.main([str(tmp_path), "--test", "bootstrap",
+                              "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["B_H"]["bracket"] == [4096, 8192]
+    rows = {r["batch_size"]: r for r in data["readings"]["baseline"]["rows"]}
+    assert rows[4096]["verdict"]["test"].startswith("bootstrap")

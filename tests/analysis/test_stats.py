@@ -172,3 +172,17 @@ def test_brackets_edges():
     assert stats.brackets({256: "fails"}, rule="last_pass")["lo"] is None
     with pytest.raises(ValueError, match="batch 256"):
         stats.brackets({256: "maybe"})
+
+
+def test_a_one_seed_baseline_borrows_the_cells_spread():
+    target = stats.Target.from_baseline([0.90])
+    cell = [0.91, 0.912, 0.914]
+    v = stats.judge(cell, target)
+    s2 = np.var(cell, ddof=1)
+    assert v.stderr == pytest.approx(math.sqrt(s2 / 3 + 0.995 ** 2 * s2))
+    assert v.df == pytest.approx(2)
+    assert "one-seed baseline" in v.test
+    q = sp.t.ppf(0.9, 2)
+    assert v.verdict == ("passes" if v.margin > q * v.stderr else "undecided")
+    # margin 0.0002 < t_0.9(2) x 0.0002 x sqrt(1/3 + 0.995^2) = 0.00043
+    assert stats.judge([0.8957, 0.8959, 0.8955], target).verdict == "undecided"
