@@ -15,7 +15,10 @@ from typing import Optional
 import yaml
 
 
-class ConfigError(ValueError):
+from limitbatch_tf.errors import InputError
+
+
+class ConfigError(InputError):
     """A flag or config key with a bad value; the message names it."""
 
 
@@ -136,6 +139,10 @@ class Config:
     lars_eeta: float = _field(1e-3, "LARS trust coefficient (also of "
                               "layer-wise sgd/momentum).", minimum=0.0)
     lars_epsilon: float = _field(0.0, "LARS denominator epsilon.", minimum=0.0)
+    lars_clip: bool = _field(
+        False, "LARS with NVIDIA apex LARC's clip mode: each layer's rate is "
+        "min(trust ratio, learning rate) instead of trust ratio x learning "
+        "rate (--optimizer=lars only).")
     layerwise: bool = _field(False, "Wrap sgd/momentum/adam/adagrad/rmsprop "
                              "in the layer-wise trust ratio (Table 3).")
     trust_ratio_bounds: Optional[str] = _field(
