@@ -80,6 +80,22 @@ def test_wrong_contents_are_refused(tmp_path, batch, message):
         cifar10.read_batch(str(path))
 
 
+@pytest.mark.parametrize("raw, error", [
+    (b"0", "UnpicklingError"), (b"\x80\x02h\x05.", "UnpicklingError"),
+    (b"\x80\x02X\x04\x00\x00\x00\xff\xfe\xfd\xfc.", "UnicodeDecodeError"),
+    (b"\x80\x02\x8b\xff\xff\xff\x7f", "UnpicklingError"),
+    (b"I9999x\n.", "ValueError"),
+    # BYTEARRAY8 declaring 2**63 - 1 bytes
+    (b"\x80\x05\x96\xff\xff\xff\xff\xff\xff\xff\x7f", "MemoryError"),
+    (b"\x80\x02cbuiltins\nint\n.", "UnpicklingError"),
+])
+def test_each_way_a_pickle_breaks_is_a_format_error(tmp_path, raw, error):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(raw)
+    with pytest.raises(cifar10.CifarFormatError, match=f"\\({error}: "):
+        cifar10.read_batch(str(path))
+
+
 _VALID = pickle.dumps({b"data": np.arange(2 * 3072).astype(np.uint8).reshape(
     2, 3072), b"labels": [3, 7]}, protocol=2)
 
