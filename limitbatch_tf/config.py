@@ -17,7 +17,10 @@ import yaml
 from limitbatch_tf import dataset_sizes
 
 
-class ConfigError(ValueError):
+from limitbatch_tf.errors import InputError
+
+
+class ConfigError(InputError):
     """A flag or config key with a bad value; the message names it."""
 
 
@@ -157,6 +160,10 @@ class Config:
     lars_eeta: float = _field(1e-3, "LARS trust coefficient (also of "
                               "layer-wise sgd/momentum).", minimum=0.0)
     lars_epsilon: float = _field(0.0, "LARS denominator epsilon.", minimum=0.0)
+    lars_clip: bool = _field(
+        False, "LARS with NVIDIA apex LARC's clip mode: each layer's rate is "
+        "min(trust ratio, learning rate) instead of trust ratio x learning "
+        "rate (--optimizer=lars only).")
     layerwise: bool = _field(False, "Wrap sgd/momentum/adam/adagrad/rmsprop "
                              "in the layer-wise trust ratio (Table 3).")
     trust_ratio_bounds: Optional[str] = _field(
@@ -483,6 +490,7 @@ APPLIES_TO = {
     "epsilon": _one_of("optimizer", _OPTIMIZERS_WITH_EPSILON,
                        ": LARS uses --lars_epsilon"),
     "lars_epsilon": _one_of("optimizer", ("lars",)),
+    "lars_clip": _one_of("optimizer", ("lars",)),
     "layerwise": _one_of("optimizer", _LAYERWISE_WRAPPABLE,
                          ": lars and lamb are layer-wise already"),
     "lars_eeta": AppliesTo(

@@ -1,8 +1,9 @@
 """Entry point: ``python -m limitbatch_tf.main [--flags] [--config=FILE.yaml]``.
 
 Parses flags into a validated Config and hands it to ``train.loop.run``;
-nothing else lives here. Bad input exits with one line naming the flag or
-file (no traceback unless --verbose).
+nothing else lives here. Bad input (``limitbatch_tf.errors.InputError``,
+including a corrupt record that tf.data finds while training) exits 2 with
+one line naming the flag or file (no traceback unless --verbose).
 """
 from __future__ import annotations
 
@@ -24,10 +25,9 @@ def main(argv):
     if len(argv) > 1:
         print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from limitbatch_tf.config import ConfigError
-    from limitbatch_tf.data.idx import IdxFormatError
-    from limitbatch_tf.data.mnist import DataNotFoundError
+    from limitbatch_tf import errors
     from limitbatch_tf.distribute import StrategyError
+    config = None
     try:
         config = config_from_flags(FLAGS)
         from limitbatch_tf import distribute
@@ -38,11 +38,18 @@ def main(argv):
                                              tpu_init_timeout=config.tpu_init_timeout)
         from limitbatch_tf.train import loop
         results = loop.run(config, strategy)
-    except (ConfigError, IdxFormatError, DataNotFoundError, StrategyError,
-            FileNotFoundError) as e:
-        if FLAGS.verbose:
+    except Exception as e:  # noqa: BLE001  (bad input only; the rest re-raised)
+        # Bad input of any kind (limitbatch_tf.errors.InputError: a flag, a
+        # reader's format error, a corrupt record found by tf.data while
+        # training) is one line; anything else keeps its traceback.
+        bad = errors.as_input_error(
+            e, FLAGS.dataset if config is None else config.dataset,
+            FLAGS.data_dir if config is None else config.data_dir)
+        if bad is None and isinstance(e, (StrategyError, FileNotFoundError)):
+            bad = e
+        if bad is None or FLAGS.verbose:
             raise
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {bad}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return exit_code(results["status"], config.on_divergence)
 

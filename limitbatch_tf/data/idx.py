@@ -14,6 +14,8 @@ import zlib
 
 import numpy as np
 
+from limitbatch_tf.errors import InputError
+
 _DTYPES = {
     0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
     0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8"),
@@ -21,7 +23,7 @@ _DTYPES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-class IdxFormatError(ValueError):
+class IdxFormatError(InputError):
     """A file that is not a well-formed IDX file."""
 
 

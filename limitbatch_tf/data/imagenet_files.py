@@ -16,12 +16,14 @@ import re
 
 import tensorflow as tf
 
+from limitbatch_tf.errors import InputError, RecordFormatError, tf_reason
+
 
 CANONICAL = {"train": (1024, 1281167), "validation": (128, 50000)}
 COUNTS_FILE = "limitbatch_tf_counts.json"
 
 
-class ImageNetFormatError(ValueError):
+class ImageNetFormatError(InputError):
     """The TFRecord files are there but do not form a usable set."""
 
 
@@ -54,7 +56,12 @@ def find_shards(data_dir: str, prefix: str):
 
 
 def count_records(paths):
-    """Records in each TFRecord file, read in parallel: list of ints."""
+    """Records in each TFRecord file, read in parallel: list of ints.
+
+    Raises:
+        RecordFormatError: naming the first file whose framing or CRC is
+            corrupt (TensorFlow's DataLossError does not name it).
+    """
     if not paths:
         return []
 
@@ -65,7 +72,19 @@ def count_records(paths):
 
     counts = tf.data.Dataset.from_tensor_slices(list(paths)).map(
         count, num_parallel_calls=tf.data.AUTOTUNE)
-    return [int(n) for n in counts.as_numpy_iterator()]
+    try:
+        return [int(n) for n in counts.as_numpy_iterator()]
+    except tf.errors.DataLossError:
+        pass
+    for path in paths:  # the parallel count failed: find the file, one by one
+        try:
+            count(tf.constant(path))
+        except tf.errors.DataLossError as e:
+            raise RecordFormatError(
+                f"{path}: not a readable TFRecord file "
+                f"({tf_reason(e.message)}); expected length-and-CRC framed records") from None
+    raise RecordFormatError(
+        f"{os.path.dirname(paths[0])}: a TFRecord file there is corrupt")
 
 
 def _stamp(path):

@@ -10,7 +10,9 @@ import os
 
 import numpy as np
 
+from limitbatch_tf.config import ConfigError
 from limitbatch_tf.data import base, idx
+from limitbatch_tf.errors import InputError
 from limitbatch_tf.data.in_memory import InMemorySource
 
 _FILES = {
@@ -28,7 +30,7 @@ _HOW_TO_GET = {
 _STATS = {"mnist": (0.1307, 0.3081), "fashion_mnist": (0.2860, 0.3530)}
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataNotFoundError(FileNotFoundError, InputError):
     """The dataset's files are neither in --data_dir nor prepared by tfds."""
 
 
@@ -103,9 +105,9 @@ def load(name: str, data_dir=None, validation_examples: int = 0
             f"or a prepared tfds '{name}' there")
     (train_x, train_y), (test_x, test_y) = arrays
     if not 0 <= validation_examples < len(train_x):
-        raise ValueError(
-            f"--validation_examples must be in [0, {len(train_x)}), got "
-            f"{validation_examples}")
+        raise ConfigError(
+            f"--validation_examples={validation_examples}: expected 0 <= N "
+            f"< {len(train_x)} (the training set's size)")
     evals = {"test": (test_x[..., None], test_y)}
     if validation_examples:
         cut = len(train_x) - validation_examples

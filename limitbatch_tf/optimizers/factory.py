@@ -5,7 +5,8 @@ Name -> optimizer (``wd`` = coupled L2 with the rank <= 1 + regex masks):
 =============  ===============================================================
 sgd            SGD without momentum
 momentum       SGD with ``momentum`` (Nesterov optional), lr inside the buffer
-lars           ``LARS`` (MLPerf form), eeta ``lars_eeta``, eps ``lars_epsilon``
+lars           ``LARS`` (MLPerf form), eeta ``lars_eeta``, eps ``lars_epsilon``,
+               apex LARC's clip mode with ``lars_clip``
 lamb           ``LAMB`` (coupled wd inside the trust ratio, optional bounds)
 adam           Adam (Keras)
 adagrad        Adagrad (Keras)
@@ -40,7 +41,7 @@ _DEFAULT_EPSILON = {"lamb": 1e-6, "adam": 1e-7, "adagrad": 1e-7,
 def build_optimizer(name, learning_rate, *, momentum=0.9, nesterov=False,
                     weight_decay=0.0, beta_1=0.9, beta_2=0.999, epsilon=None,
                     lars_eeta=_DEFAULT_LARS_EETA, lars_epsilon=0.0,
-                    layerwise=False, trust_ratio_bounds=None,
+                    lars_clip=False, layerwise=False, trust_ratio_bounds=None,
                     exclude_from_weight_decay=None,
                     exclude_from_adaptation=None, exclude_vectors=True):
     """Builds the optimizer called ``name``; see the module table.
@@ -61,6 +62,8 @@ def build_optimizer(name, learning_rate, *, momentum=0.9, nesterov=False,
         lars_eeta: trust coefficient of "lars" and of layer-wise sgd/momentum.
             Defaults to 1e-3.
         lars_epsilon: denominator epsilon of "lars". Defaults to 0.0.
+        lars_clip: apex LARC's clip mode of "lars" (per-layer rate
+            ``min(trust ratio, lr)``). Defaults to False.
         layerwise: wrap sgd/momentum/adam/adagrad/rmsprop in
             `LayerwiseTrustRatio` (ignored for the others). Defaults to
             False.
@@ -92,7 +95,7 @@ def build_optimizer(name, learning_rate, *, momentum=0.9, nesterov=False,
 
     if name == "lars":
         return LARS(learning_rate, momentum=momentum, nesterov=nesterov,
-                    eeta=lars_eeta, epsilon=lars_epsilon,
+                    eeta=lars_eeta, epsilon=lars_epsilon, clip=lars_clip,
                     exclude_from_adaptation=exclude_from_adaptation, **masks)
     if name == "lamb":
         return LAMB(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=eps,

@@ -148,6 +148,7 @@ def build_optimizer(config: Config, learning_rate):
             nesterov=config.nesterov, weight_decay=config.weight_decay,
             beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon,
             lars_eeta=config.lars_eeta, lars_epsilon=config.lars_epsilon,
+            lars_clip=config.lars_clip,
             layerwise=config.layerwise, trust_ratio_bounds=config.bounds(),
             exclude_from_weight_decay=config.patterns(
                 config.exclude_from_weight_decay),

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import given, settings, strategies as st
 
 from limitbatch_tf.data import base, cifar10, synthetic
 from limitbatch_tf.data.augment import pad_crop_flip
@@ -53,6 +54,72 @@ def test_missing_and_corrupt(tmp_path):
     (tmp_path / "test_batch").write_bytes(b"not a pickle")
     with pytest.raises(cifar10.CifarFormatError, match="not a CIFAR-10 pickle"):
         cifar10.read_batch(str(tmp_path / "test_batch"))
+
+
+def test_pickle_naming_any_other_callable_is_refused_unrun(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (os.mkdir, (str(tmp_path / "ran"),))
+    path = tmp_path / "test_batch"
+    path.write_bytes(pickle.dumps({b"data": Payload(), b"labels": [1]}))
+    with pytest.raises(cifar10.CifarFormatError, match="refers to posix.mkdir"):
+        cifar10.read_batch(str(path))
+    assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.parametrize("batch, message", [
+    ({b"data": np.zeros((2, 3072), np.float32), b"labels": [1, 2]}, "uint8"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 12]}, "0..9"),
+    ({b"data": np.zeros((2, 3071), np.uint8), b"labels": [1, 2]}, "3072"),
+    ({b"data": np.zeros((2, 3072), np.uint8)}, "b'labels'"),
+])
+def test_wrong_contents_are_refused(tmp_path, batch, message):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps(batch))
+    with pytest.raises(cifar10.CifarFormatError, match=message):
+        cifar10.read_batch(str(path))
+
+
+@pytest.mark.parametrize("raw, error", [
+    (b"0", "UnpicklingError"), (b"\x80\x02h\x05.", "UnpicklingError"),
+    (b"\x80\x02X\x04\x00\x00\x00\xff\xfe\xfd\xfc.", "UnicodeDecodeError"),
+    (b"\x80\x02\x8b\xff\xff\xff\x7f", "UnpicklingError"),
+    (b"I9999x\n.", "ValueError"),
+    # BYTEARRAY8 declaring 2**63 - 1 bytes
+    (b"\x80\x05\x96\xff\xff\xff\xff\xff\xff\xff\x7f", "MemoryError"),
+    (b"\x80\x02cbuiltins\nint\n.", "UnpicklingError"),
+])
+def test_each_way_a_pickle_breaks_is_a_format_error(tmp_path, raw, error):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(raw)
+    with pytest.raises(cifar10.CifarFormatError, match=f"\\({error}: "):
+        cifar10.read_batch(str(path))
+
+
+_VALID = pickle.dumps({b"data": np.arange(2 * 3072).astype(np.uint8).reshape(
+    2, 3072), b"labels": [3, 7]}, protocol=2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(
+    st.binary(max_size=200),
+    # a valid batch with a few bytes changed or cut: reaches deeper opcodes
+    st.tuples(st.integers(0, len(_VALID) - 1), st.binary(min_size=1,
+                                                         max_size=8)).map(
+        lambda cut: _VALID[:cut[0]] + cut[1] + _VALID[cut[0] + len(cut[1]):]),
+    st.integers(0, len(_VALID)).map(lambda n: _VALID[:n])))
+def test_fuzz_read_batch_gives_arrays_or_a_format_error(tmp_path_factory, data):
+    path = str(tmp_path_factory.mktemp("fuzz") / "data_batch_1")
+    with open(path, "wb") as f:
+        f.write(data)
+    try:
+        images, labels = cifar10.read_batch(path)
+    except cifar10.CifarFormatError as e:
+        assert str(e).startswith(path + ": ") and "\n" not in str(e)
+        return
+    assert images.dtype == np.uint8 and images.shape[1:] == (32, 32, 3)
+    assert labels.dtype == np.int32 and len(labels) == len(images)
+    assert labels.min(initial=0) >= 0 and labels.max(initial=0) < 10
 
 
 def test_prepared_tfds_cifar10_is_read_when_no_pickles(tmp_path):

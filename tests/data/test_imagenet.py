@@ -9,9 +9,11 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import given, settings, strategies as st
 
 from limitbatch_tf.config import ConfigError
-from limitbatch_tf.data import base, imagenet
+from limitbatch_tf import errors
+from limitbatch_tf.data import base, imagenet, imagenet_files
 from limitbatch_tf.data.mnist import DataNotFoundError
 from fake_records import jpeg, smooth_image, write_prepared_tfds, write_shards
 
@@ -297,3 +299,76 @@ def test_read_only_folder_counts_once_per_host(data, tmp_path, monkeypatch):
     monkeypatch.setattr(imagenet_files, "count_records",
                         lambda paths: pytest.fail("counted again"))
     assert imagenet.cached_counts(paths) == list(TRAIN_SIZES)
+
+
+def _framed(payloads):
+    """TFRecord framing written by TensorFlow around ``payloads``."""
+    import tempfile
+    with tempfile.NamedTemporaryFile(delete=False) as f:
+        path = f.name
+    with tf.io.TFRecordWriter(path) as writer:
+        for p in payloads:
+            writer.write(p)
+    with open(path, "rb") as f:
+        raw = f.read()
+    os.remove(path)
+    return raw
+
+
+_GOOD = _framed([b"first record", b"second", b"x" * 40])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.one_of(
+    st.binary(max_size=120),
+    # valid framing with a few bytes changed or cut off
+    st.tuples(st.integers(0, len(_GOOD) - 1), st.binary(min_size=1,
+                                                        max_size=4)).map(
+        lambda c: _GOOD[:c[0]] + c[1] + _GOOD[c[0] + len(c[1]):]),
+    st.integers(0, len(_GOOD)).map(lambda n: _GOOD[:n])))
+def test_fuzz_count_records_gives_counts_or_a_record_error(tmp_path_factory,
+                                                           data):
+    """The TFRecord reader: a count that TensorFlow's reader agrees with, or
+    one RecordFormatError naming the file."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    good, bad = str(folder / "train-00000-of-00002"), str(
+        folder / "train-00001-of-00002")
+    with open(good, "wb") as f:
+        f.write(_GOOD)
+    with open(bad, "wb") as f:
+        f.write(data)
+    try:
+        counts = imagenet_files.count_records([good, bad])
+    except errors.RecordFormatError as e:
+        assert str(e).startswith(bad + ": not a readable TFRecord file (")
+        assert "\n" not in str(e)
+        with pytest.raises(tf.errors.DataLossError):
+            list(tf.data.TFRecordDataset(bad))
+        return
+    assert counts == [3, len(list(tf.data.TFRecordDataset(bad)))]
+
+
+def test_corrupt_jpeg_in_a_valid_record_is_bad_input_naming_data_dir(
+        tmp_path, data):
+    """CRC-valid records whose image does not decode: found by tf.data only
+    while reading, mapped by limitbatch_tf.errors to one line."""
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for name in os.listdir(data[0]):
+        if name.startswith(("train", "validation")):
+            (folder / name).write_bytes(open(os.path.join(data[0], name),
+                                             "rb").read())
+    with tf.io.TFRecordWriter(str(folder / "train-00001-of-00003")) as w:
+        for j in range(7):
+            w.write(imagenet.encode_example(b"\xff\xd8 not a jpeg", j + 1,
+                                            40, 40))
+    source = imagenet.load(str(folder), image_size=16, shuffle_buffer=0)
+    ctx = tf.distribute.InputContext(1, 0, 1)
+    with pytest.raises(tf.errors.OpError) as info:
+        _collect(source.train_dataset(ctx, base.StepLayout.resolve(20, 1), 0,
+                                      shuffle=False), 1)
+    mapped = errors.as_input_error(info.value, "imagenet", str(folder))
+    assert isinstance(mapped, errors.RecordFormatError)
+    assert str(mapped).startswith(f"--data_dir={folder}: a corrupt or "
+                                  f"undecodable record")
+    assert "JPEG" in str(mapped)

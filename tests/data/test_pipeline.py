@@ -114,3 +114,26 @@ def test_missing_files_name_what_was_expected(tmp_path):
     with pytest.raises(mnist.DataNotFoundError,
                        match=r"expected train-images-idx3-ubyte.*--data_dir="):
         mnist.load("fashion_mnist", str(tmp_path / "nowhere"))
+
+
+def test_in_memory_pipelines_leave_tf_data_autotuning_off(source):
+    """Autotuning's optimisation thread sleeps up to 60 s between rounds and
+    destroying the iterator waits the sleep out: the process then exits up
+    to a minute after its last line (issue 16.3). The in-memory pipelines
+    (one gather per batch) run untuned; the options must survive what the
+    loop adds (``.repeat()``) and the augmented CIFAR path."""
+    from limitbatch_tf.data import synthetic  # noqa: F401
+    from limitbatch_tf.data.augment import cifar_augment
+    from limitbatch_tf.data.in_memory import InMemorySource
+    ctx = tf.distribute.InputContext(1, 0, 1)
+    layout = base.StepLayout.resolve(8, 1)
+    info = base.DatasetInfo("t", (32, 32, 3), 10, 16)
+    images = np.zeros((16, 32, 32, 3), np.uint8)
+    labels = np.zeros(16, np.int32)
+    augmented = InMemorySource(info, (images, labels), {"test": (images, labels)},
+                               augment=cifar_augment())
+    for dataset in (source.train_dataset(ctx, layout, 0),
+                    source.eval_dataset(ctx, layout).repeat(),
+                    augmented.train_dataset(ctx, layout, 0)):
+        assert dataset.options().autotune.enabled is False
+        next(iter(dataset))  # and the untuned pipeline still yields

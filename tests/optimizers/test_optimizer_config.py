@@ -80,6 +80,7 @@ def test_factory_values_reach_the_optimizer():
                            weight_decay=1e-4)
     assert (lars.eeta, lars.epsilon, lars.coupled_weight_decay) == (
         2e-3, 0.0, 1e-4)
+    assert not lars.clip and build_optimizer("lars", 1, lars_clip=True).clip
     assert build_optimizer("adam", 0.1, epsilon=0.0).epsilon == 0.0
     assert build_optimizer("lamb", 0.1).epsilon == 1e-6
     wrapped = build_optimizer("momentum", 0.1, layerwise=True)

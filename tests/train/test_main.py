@@ -99,6 +99,9 @@ def _main(argv, capsys):
     (["--noexclude_vectors"], "--exclude_vectors applies to"),
     (["--batch_size=64", "--telemetry=noise_scale"],
      "--telemetry=noise_scale needs two gradient sizes"),
+    (["--validation_examples=999999"],
+     "--validation_examples=999999: expected 0 <= N < 512"),
+    (["--lars_clip"], "--lars_clip applies to"),
 ])
 def test_bad_input_is_one_clear_line(data_dir, tmp_path, capsys, args, message):
     argv = ["--dataset=mnist", f"--data_dir={data_dir}",
@@ -109,6 +112,17 @@ def test_bad_input_is_one_clear_line(data_dir, tmp_path, capsys, args, message):
     assert code == main_module.EXIT_BAD_INPUT
     assert len(err.splitlines()) == 1 and err.startswith("error: "), err
     assert message in err
+
+
+def test_corrupt_cifar10_pickle_is_one_line_naming_the_file(tmp_path, capsys):
+    (tmp_path / "data_batch_1").write_bytes(b"\x80\x02}q\x00(U\x04data")
+    (tmp_path / "test_batch").write_bytes(b"not a pickle")
+    code, err = _main(["--dataset=cifar10", f"--data_dir={tmp_path}",
+                       f"--model_dir={tmp_path / 'run'}"], capsys)
+    assert code == main_module.EXIT_BAD_INPUT
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: {tmp_path / 'data_batch_1'}: not a "
+                          f"CIFAR-10 pickle batch")
 
 
 def test_model_dir_of_another_config_is_refused(data_dir, tmp_path, capsys):
