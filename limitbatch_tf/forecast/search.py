@@ -325,6 +325,13 @@ class Search:
         except BudgetSpent as e:
             self.stopped = f"budget: the next trial ({e}) would exceed it"
         summary = self.summary()
+        open_ = [f"{n} at {summary[n]['undecided']}" for n in ("b_l", "b_h")
+                 if summary[n] and summary[n]["undecided"]]
+        if self.stopped == "bracketed" and open_:
+            # Undecided cells at max_seeds were navigated as "not passing".
+            summary["stopped"] = self.stopped = (
+                f"bracketed, but undecided at {self.s.max_seeds} seeds: "
+                + "; ".join(open_))
         self._save(summary)
         return summary
 
@@ -356,8 +363,10 @@ def format_summary(summary: dict) -> str:
         if not b:
             lines.append(f"{label}: not reached")
             continue
-        where = (f"({b['lo']}, {b['hi']}]" if name == "b_l"
-                 else f"[{b['lo']}, {b['hi']})")
+        lo, hi = ("?" if x is None else x for x in (b["lo"], b["hi"]))
+        where = f"({lo}, {hi}]" if name == "b_l" else f"[{lo}, {hi})"
+        if b["hi"] is None:
+            where += " (no decided failure above it among the sizes run)"
         lines.append(f"{label} in {where}"
                      + (f"; undecided at {b['undecided']}" if b["undecided"] else "")
                      + (f"; non-monotone at {b['non_monotone']}"
