@@ -117,8 +117,12 @@ class Search:
     """One find_limit search over a store; ``run()`` returns the summary."""
 
     def __init__(self, settings: Settings, trainer: Callable[[TrialSpec], TrialResult],
-                 store: str, log=print):
+                 store: str, log=print, recipe: Optional[dict] = None):
+        """``recipe``: what the trials share besides their spec (the main
+        job's config identity); a ledger written for another is refused,
+        since its results would be replayed as this recipe's."""
         self.s, self.trainer, self.store, self.log = settings, trainer, store, log
+        self.recipe = recipe
         if settings.base_batch < 1 or settings.max_batch < 2 * settings.base_batch:
             raise ValueError(f"max batch {settings.max_batch} must be at least "
                              f"twice the base batch {settings.base_batch}")
@@ -145,13 +149,23 @@ class Search:
         except ValueError as e:
             raise ValueError(f"{self._path()}: malformed JSON ({e}); move it "
                              f"away to start the search afresh") from None
+        if data.get("recipe") != self.recipe:
+            saved = data.get("recipe") or {}
+            mine = self.recipe or {}
+            diff = sorted(k for k in set(saved) | set(mine)
+                          if saved.get(k) != mine.get(k))
+            raise ValueError(
+                f"{self._path()} was written for a different recipe ("
+                + ", ".join(f"{k}={saved.get(k)!r}->{mine.get(k)!r}"
+                            for k in diff[:4])
+                + "); choose another --store")
         for row in data.get("trials", []):
             spec = TrialSpec(**row["spec"])
             self.ledger[spec.key] = (spec, TrialResult(**row["result"]))
 
     def _save(self, summary=None):
         os.makedirs(self.store, exist_ok=True)
-        data = {"settings": dataclasses.asdict(self.s),
+        data = {"settings": dataclasses.asdict(self.s), "recipe": self.recipe,
                 "trials": [{"spec": dataclasses.asdict(sp),
                             "result": dataclasses.asdict(r)}
                            for sp, r in self.ledger.values()],
