@@ -15,13 +15,11 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import limitbatch_tf  # noqa: E402,F401
+import limitbatch_tf  # noqa: F401
 
 
-from common import interleaved, ratio_table  # noqa: E402
-from train_throughput import _source, host_loop  # noqa: E402
+from common import interleaved, ratio_table
+from train_throughput import _source, host_loop
 
 
 def throughput(args):
@@ -39,7 +37,8 @@ def throughput(args):
 
 def _peak_rss_mib(global_batch, micro, steps):
     """Peak RSS of a child process that trains ``steps`` update steps."""
-    code = (f"import sys; sys.argv=['x']; sys.path[:0]={sys.path[:2]!r};"
+    # cwd is benchmarks/, first on the child's path (python -c).
+    code = (f"import sys; sys.argv=['x'];"
             f"import train_throughput as t;"
             f"t.host_loop(t._source(), {global_batch}, {micro}, {steps})();"
             f"import resource; print(resource.getrusage(resource.RUSAGE_SELF)"

@@ -16,19 +16,16 @@ import argparse
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import limitbatch_tf  # noqa: E402,F401  (oneDNN on before TF loads)
+import limitbatch_tf  # noqa: F401  (oneDNN on before TF loads)
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from common import ratio_table  # noqa: E402
-from limitbatch_tf.data import base, imagenet  # noqa: E402
+from common import ratio_table
+from limitbatch_tf.data import base, imagenet
 
 
 def write_dataset(folder, num_images, shards, height, width, seed=0):

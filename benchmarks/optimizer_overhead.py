@@ -18,16 +18,14 @@ never absolute times across runs.
 import argparse
 import os
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-import limitbatch_tf  # noqa: E402,F401  (sets TF env vars first)
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import limitbatch_tf  # noqa: F401  (sets TF env vars first)
+import keras
+import numpy as np
+import tensorflow as tf
 
-from limitbatch_tf.optimizers import LAMB, LARS, LayerwiseTrustRatio  # noqa: E402
+from limitbatch_tf.optimizers import LAMB, LARS, LayerwiseTrustRatio
 
 OPTIMIZERS = {
     "sgd_momentum": lambda: keras.optimizers.SGD(0.01, momentum=0.9),

@@ -15,20 +15,17 @@ ratio of our examples/s to fit's (target >= 1.0). Runs on every visible GPU
 import argparse
 import os
 import platform
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import limitbatch_tf  # noqa: E402,F401  (oneDNN on before TF loads)
+import limitbatch_tf  # noqa: F401  (oneDNN on before TF loads)
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import tensorflow as tf
 
-from common import interleaved, ratio_table  # noqa: E402
-from limitbatch_tf.data import base, synthetic  # noqa: E402
-from limitbatch_tf.losses import per_example_cross_entropy  # noqa: E402
-from limitbatch_tf.models import resnet  # noqa: E402
-from limitbatch_tf.train.steps import StepFunctions  # noqa: E402
+from common import interleaved, ratio_table
+from limitbatch_tf.data import base, synthetic
+from limitbatch_tf.losses import per_example_cross_entropy
+from limitbatch_tf.models import resnet
+from limitbatch_tf.train.steps import StepFunctions
 
 MODELS = {"resnet50_v1_5": ("synthetic_imagenet", resnet.resnet50_v1_5),
           "resnet50_cifar": ("synthetic_cifar10", resnet.resnet50_cifar)}

@@ -2,7 +2,7 @@
 
 oneDNN kernels are 3-5x faster for LeNet on this project's reference CPU
 (AMD Zen3, no AVX-512), where TensorFlow leaves them off by default; see
-shared REFERENCE.md section 4. ``setdefault`` keeps a user's explicit choice.
+docs/references.md, R1. ``setdefault`` keeps a user's explicit choice.
 """
 import os
 

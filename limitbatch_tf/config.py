@@ -14,9 +14,24 @@ from typing import Optional
 
 import yaml
 
+from limitbatch_tf import dataset_sizes
+
 
 class ConfigError(ValueError):
     """A flag or config key with a bad value; the message names it."""
+
+
+# The names --dataset, --model and --optimizer accept: the one list each
+# registry (data/registry.py, models/registry.py, optimizers/factory.py) is
+# tested against (tests/test_config.py), kept here because this module
+# imports no TensorFlow.
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "imagenet",
+            "synthetic_imagenet", "synthetic_cifar10")
+MODELS = ("lenet5", "lenet_tpu", "resnet50_v1_5", "resnet50_cifar",
+          "softmax_regression")
+MODELS_WITH_BATCH_NORM = ("resnet50_v1_5", "resnet50_cifar")
+OPTIMIZERS = ("sgd", "momentum", "lars", "lamb", "adam", "adagrad", "rmsprop",
+              "keras_lamb")
 
 
 def _field(default, help, choices=None, minimum=None, maximum=None,
@@ -38,9 +53,7 @@ class Config:
     # --- data
     dataset: str = _field("fashion_mnist", "Dataset name (synthetic_* are "
                           "random tensors for throughput).",
-                          choices=("mnist", "fashion_mnist", "cifar10",
-                                   "imagenet", "synthetic_imagenet",
-                                   "synthetic_cifar10"))
+                          choices=DATASETS)
     data_dir: Optional[str] = _field(
         None, "Folder of the dataset's files (default: the dataset's "
         "standard location, e.g. /usr/share/datasets/fashion-mnist).",
@@ -72,9 +85,7 @@ class Config:
         10000, "ImageNet's training shuffle: each block of this many "
         "consecutive records is permuted (0 or 1: none).", minimum=0)
     # --- model
-    model: str = _field("lenet5", "Model name.",
-                        choices=("lenet5", "lenet_tpu", "resnet50_v1_5",
-                                 "resnet50_cifar", "softmax_regression"))
+    model: str = _field("lenet5", "Model name.", choices=MODELS)
     lenet_conv2_filters: int = _field(
         32, "Filters of lenet_tpu's second convolution (64 = the pre-2019 "
         "TPU reference).", minimum=1)
@@ -107,6 +118,12 @@ class Config:
         False, "Allow a batch size that does not divide into replicas x "
         "micro-batches; the rest is padded with zero-weight examples "
         "(always on for --batch_size=full).")
+    replica_batch_limit: Optional[int] = _field(
+        None, "Examples one replica may hold per pass; with "
+        "--micro_batch_size unset, a larger per-replica batch is split into "
+        "the largest micro-batches that fit, divide it and tile the BN span "
+        "(default: the model's; resnet50_v1_5: 256 at 224 px, a TPU v3 "
+        "core; none for the others).", minimum=1, identity=False)
     epochs: float = _field(30.0, "Training epochs (passes over the training "
                            "set).", minimum=0.0)
     train_steps: Optional[int] = _field(
@@ -115,8 +132,7 @@ class Config:
     # --- optimizer
     optimizer: str = _field(
         "momentum", "Optimizer (keras_lamb = keras.optimizers.Lamb, for "
-        "comparison).", choices=("sgd", "momentum", "lars", "lamb", "adam",
-                                 "adagrad", "rmsprop", "keras_lamb"))
+        "comparison).", choices=OPTIMIZERS)
     learning_rate: float = _field(
         0.05, "Base learning rate at --base_batch_size; the peak learning "
         "rate is this scaled by --lr_scaling.", minimum=0.0)
@@ -218,7 +234,12 @@ class Config:
         choices=("auto", "one_device", "mirrored", "multi_worker", "tpu"))
     tpu: Optional[str] = _field(None, "TPU name or grpc:// address "
                                 "('pod' style names as in the MLPerf "
-                                "reference).", identity=False)
+                                "reference), or 'local' for the chips of "
+                                "this Cloud TPU VM.", identity=False)
+    tpu_init_timeout: float = _field(
+        900.0, "Seconds TPU initialisation may take before the run exits "
+        "with one line (status 2); large pods take minutes. 0: no limit.",
+        minimum=0.0, identity=False)
     num_cpu_replicas: int = _field(
         1, "Split the CPU into N logical devices and mirror over them "
         "(tests the distributed paths without accelerators).", minimum=1,
@@ -306,38 +327,35 @@ class Config:
                                   f"positive integer or 'full'") from None
             if batch < 1:
                 raise ConfigError(f"--batch_size={batch} must be >= 1")
+            too_large = dataset_sizes.check_batch_size(batch, self.dataset)
+            if too_large:  # before any data is read (dataset_sizes.py)
+                raise ConfigError(too_large)
         if self.strategy == "one_device" and self.num_cpu_replicas > 1:
             raise ConfigError(f"--num_cpu_replicas={self.num_cpu_replicas} "
                               f"needs --strategy=mirrored or auto")
         if self.step_boundaries_epochs is not None:
             self.boundaries()
         self.crop_ranges()
-        if self.dataset != "imagenet":
-            for name in IMAGENET_FLAGS:
-                if getattr(self, name) != _DEFAULTS[name]:
-                    raise ConfigError(f"--{name} applies to --dataset=imagenet "
-                                      f"only")
+        self.check_applies()
         self.bounds()
         self.probes()
-        if self.momentum != 0.9 and self.optimizer not in ("momentum", "lars"):
-            raise ConfigError(f"--momentum applies to --optimizer=momentum or "
-                              f"lars, not {self.optimizer}")
-        if (self.beta_1, self.beta_2) != (0.9, 0.999) and self.optimizer not in (
-                "adam", "lamb", "keras_lamb"):
-            raise ConfigError(f"--beta_1/--beta_2 apply to adam/lamb, not "
-                              f"{self.optimizer}")
         if self.bn == "ghost" and self.ghost_batch_size is None and self.bn_span is None:
             raise ConfigError("--bn=ghost needs --ghost_batch_size (or --bn_span)")
         if self.bn == "grouped" and self.bn_group_size is None and self.bn_span is None:
             raise ConfigError("--bn=grouped needs --bn_group_size (or --bn_span)")
-        if self.model in ("lenet5", "lenet_tpu") and (
-                self.bn != "local" or self.bn_span is not None):
-            raise ConfigError(f"--bn/--bn_span: --model={self.model} has no "
-                              f"batch norm")
-        if self.model != "lenet_tpu" and self.lenet_conv2_filters != 32:
-            raise ConfigError("--lenet_conv2_filters applies to "
-                              "--model=lenet_tpu only")
         return self
+
+    def check_applies(self) -> None:
+        """Refuses a flag set away from its default where it has no effect.
+
+        The one place that decides it (``APPLIES_TO``); the optimizer and
+        schedule factories trust a validated Config.
+        """
+        for name, rule in APPLIES_TO.items():
+            if getattr(self, name) != _DEFAULTS[name] and not rule.holds(self):
+                here = ", ".join(f"--{n}={getattr(self, n)}" for n in rule.on)
+                raise ConfigError(f"--{name} applies to {rule.where} only"
+                                  f"{rule.why} (here {here})")
 
     def boundaries(self):
         """--step_boundaries_epochs as a tuple of floats."""
@@ -406,6 +424,84 @@ class Config:
 IMAGENET_FLAGS = ("crop_area_range", "crop_aspect_range", "label_offset",
                   "cache_records", "shuffle_buffer")
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(Config)}
+
+
+@dataclasses.dataclass(frozen=True)
+class AppliesTo:
+    """Where a flag has an effect: ``holds(config)``, said as ``where``
+    (and ``why``); ``on`` names the flags that decide it (quoted in the
+    error)."""
+    where: str
+    holds: typing.Callable[[Config], bool]
+    on: tuple
+    why: str = ""
+
+
+def _one_of(flag: str, values: tuple, why: str = "") -> AppliesTo:
+    words = values[0] if len(values) == 1 else (
+        f"{', '.join(values[:-1])} or {values[-1]}")
+    return AppliesTo(f"--{flag}={words}",
+                     lambda c: getattr(c, flag) in values, (flag,), why)
+
+
+_OPTIMIZERS_WITH_EPSILON = ("lamb", "adam", "adagrad", "rmsprop", "keras_lamb")
+_LAYERWISE_WRAPPABLE = ("sgd", "momentum", "adam", "adagrad", "rmsprop")
+_DECIDED_BY_OPTIMIZER = ("optimizer", "layerwise")
+
+# Flag -> where it applies. A flag set away from its default elsewhere is
+# refused by Config.check_applies, so no flag is silently ignored.
+APPLIES_TO = {
+    **{name: _one_of("dataset", ("imagenet",)) for name in IMAGENET_FLAGS},
+    "lenet_conv2_filters": _one_of("model", ("lenet_tpu",)),
+    "bn": _one_of("model", MODELS_WITH_BATCH_NORM, ": the others have no batch norm"),
+    "bn_span": _one_of("model", MODELS_WITH_BATCH_NORM, ": the others have no batch norm"),
+    # Optimizers: You et al. 2020, Table 3; optimizers/factory.py's table.
+    "momentum": _one_of("optimizer", ("momentum", "lars")),
+    "nesterov": _one_of("optimizer", ("momentum", "lars")),
+    "beta_1": _one_of("optimizer", ("adam", "lamb", "keras_lamb")),
+    "beta_2": _one_of("optimizer", ("adam", "lamb", "keras_lamb")),
+    "epsilon": _one_of("optimizer", _OPTIMIZERS_WITH_EPSILON,
+                       ": LARS uses --lars_epsilon"),
+    "lars_epsilon": _one_of("optimizer", ("lars",)),
+    "layerwise": _one_of("optimizer", _LAYERWISE_WRAPPABLE,
+                         ": lars and lamb are layer-wise already"),
+    "lars_eeta": AppliesTo(
+        "--optimizer=lars and to --layerwise sgd/momentum",
+        lambda c: c.optimizer == "lars" or (
+            c.layerwise and c.optimizer in ("sgd", "momentum")),
+        _DECIDED_BY_OPTIMIZER),
+    "trust_ratio_bounds": AppliesTo(
+        "--optimizer=lamb and to --layerwise",
+        lambda c: c.optimizer == "lamb" or c.layerwise, _DECIDED_BY_OPTIMIZER),
+    "exclude_from_adaptation": AppliesTo(
+        "--optimizer=lars or lamb and to --layerwise",
+        lambda c: c.optimizer in ("lars", "lamb") or c.layerwise,
+        _DECIDED_BY_OPTIMIZER, ": it excludes variables from the trust ratio"),
+    "exclude_from_weight_decay": AppliesTo(
+        "--optimizer=" + ", ".join(o for o in OPTIMIZERS if o != "keras_lamb"),
+        lambda c: c.optimizer != "keras_lamb", ("optimizer",),
+        ": keras.optimizers.Lamb has no exclusions"),
+    "exclude_vectors": AppliesTo(
+        "--optimizer=lars or lamb, --layerwise or --weight_decay > 0 (not "
+        "keras_lamb)",
+        lambda c: c.optimizer != "keras_lamb" and (
+            c.optimizer in ("lars", "lamb") or c.layerwise
+            or c.weight_decay > 0),
+        ("optimizer", "layerwise", "weight_decay"),
+        ": it changes only weight decay and the trust ratio"),
+    # Learning-rate decays: schedules/factory.py's table.
+    "end_lr": _one_of("lr_decay", ("cosine", "poly", "cyclical")),
+    "poly_power": _one_of("lr_decay", ("poly",)),
+    "step_boundaries_epochs": _one_of("lr_decay", ("step",)),
+    "step_factor": _one_of("lr_decay", ("step",)),
+    "cycle_epochs": _one_of("lr_decay", ("cyclical",)),
+    "cycle_start": _one_of("lr_decay", ("cyclical",)),
+    "cosine_granularity": _one_of("lr_decay", ("cosine",)),
+    "coarse_epochs": AppliesTo(
+        "--lr_decay=cosine with --cosine_granularity=coarse",
+        lambda c: c.lr_decay == "cosine" and c.cosine_granularity == "coarse",
+        ("lr_decay", "cosine_granularity")),
+}
 
 
 def _base_type(hint):

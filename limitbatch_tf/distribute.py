@@ -1,7 +1,8 @@
 """Builds the tf.distribute strategy named by --strategy.
 
-tpu (--tpu=NAME) | multi_worker (TF_CONFIG) | mirrored (all GPUs, or
---num_cpu_replicas logical CPUs) | one_device; "auto" picks in that order.
+tpu (--tpu=NAME, or --tpu=local on a Cloud TPU VM) | multi_worker
+(TF_CONFIG) | mirrored (all GPUs, or --num_cpu_replicas logical CPUs) |
+one_device; "auto" picks in that order.
 Splitting the CPU into logical devices is how every distributed path is
 tested on a machine without accelerators.
 """
@@ -10,11 +11,15 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import sys
+import threading
 
 import tensorflow as tf
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
-TPU_CONNECT_TIMEOUT_S = 60
+TPU_PROBE_TIMEOUT_S = 60
+TPU_INIT_TIMEOUT_S = 900  # --tpu_init_timeout's default
+LOCAL_TPU = ("", "local")  # this VM's own chips: nothing to connect to
 COLLECTIVE_TIMEOUT_S = 120
 
 
@@ -54,36 +59,85 @@ def cpu_mirrored_strategy(devices):
         devices=devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
 
 
-def _connect_tpu(tpu: str):
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-        tpu="" if tpu == "local" else tpu)
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
+def _resolve_tpu(tpu: str):
+    """The resolver for ``--tpu`` and the cluster it names (network calls).
+
+    "local" is passed through: ``TPUClusterResolver(tpu="local")`` is how a
+    Cloud TPU VM finds its own chips (Model Garden,
+    official/common/distribute_utils.py ``tpu_initialize``); a name or
+    grpc:// address is looked up through the Cloud TPU API.
+    """
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+    if tpu not in LOCAL_TPU:
+        resolver.cluster_spec()  # the lookup that hangs when no TPU answers
+    return resolver
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def _exit_init_timeout(tpu: str, timeout_s: float):
+    """Default watchdog action: one line, then exit 2 from any thread."""
+    print(f"error: --tpu={tpu}: TPU initialisation did not finish within "
+          f"{timeout_s:.0f} s; raise --tpu_init_timeout for a large pod",
+          file=sys.stderr, flush=True)
+    os._exit(2)  # the main thread is inside a blocking TPU call
+
+
+def tpu_strategy(tpu: str, probe_timeout_s: float = TPU_PROBE_TIMEOUT_S,
+                 init_timeout_s: float = TPU_INIT_TIMEOUT_S,
+                 on_init_timeout=_exit_init_timeout):
+    """TPUStrategy for ``--tpu`` (a name, grpc:// address, "pod" or "local").
+
+    Two bounds, one per phase (Model Garden's ``tpu_initialize`` has none):
+
+    - the probe (resolving the name) runs in a worker thread and fails
+      within ``probe_timeout_s`` with one line when no TPU answers, instead
+      of hanging on a metadata server that is not there;
+    - connecting and ``initialize_tpu_system`` run in the calling thread:
+      ``experimental_connect_to_cluster`` enters the TPU master's device
+      scope for the thread it runs in, so it must be the thread that trains.
+      Initialisation takes minutes on a large pod; a watchdog calls
+      ``on_init_timeout(tpu, init_timeout_s)`` after ``init_timeout_s``
+      (--tpu_init_timeout; 0: no limit), which by default prints one line
+      and exits with status 2.
+    """
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(_resolve_tpu, tpu)
+    try:
+        resolver = future.result(timeout=probe_timeout_s)
+    except concurrent.futures.TimeoutError:
+        raise StrategyError(
+            f"--tpu={tpu}: no TPU answered within {probe_timeout_s:.0f} s") from None
+    except Exception as e:  # noqa: BLE001  resolver errors vary by version
+        raise StrategyError(f"--tpu={tpu}: no TPU found ({_first_line(e)})") from None
+    finally:
+        pool.shutdown(wait=False)
+    watchdog = None
+    if init_timeout_s:
+        watchdog = threading.Timer(init_timeout_s, on_init_timeout,
+                                   (tpu, init_timeout_s))
+        watchdog.daemon = True
+        watchdog.start()
+    try:
+        if tpu not in LOCAL_TPU:
+            tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except Exception as e:  # noqa: BLE001  NotFoundError when no TPU is here
+        raise StrategyError(f"--tpu={tpu}: no TPU found ({_first_line(e)})") from None
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
     return tf.distribute.TPUStrategy(resolver)
 
 
-def tpu_strategy(tpu: str, timeout_s: float = TPU_CONNECT_TIMEOUT_S):
-    """TPUStrategy for ``--tpu`` (a name, grpc:// address, "pod" or "local").
+def build_strategy(name: str = "auto", tpu=None, num_cpu_replicas: int = 1,
+                   tpu_init_timeout: float = TPU_INIT_TIMEOUT_S):
+    """Builds the strategy; see the module docstring for what "auto" picks.
 
-    Fails within ``timeout_s`` with one line when no TPU answers, instead of
-    hanging on a metadata server that is not there.
+    ``tpu_init_timeout`` bounds TPU initialisation (see ``tpu_strategy``).
     """
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(_connect_tpu, tpu)
-    try:
-        return future.result(timeout=timeout_s)
-    except concurrent.futures.TimeoutError:
-        raise StrategyError(
-            f"--tpu={tpu}: no TPU answered within {timeout_s:.0f} s") from None
-    except Exception as e:  # noqa: BLE001  resolver errors vary by version
-        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise StrategyError(f"--tpu={tpu}: no TPU found ({first_line})") from None
-    finally:
-        pool.shutdown(wait=False)
-
-
-def build_strategy(name: str = "auto", tpu=None, num_cpu_replicas: int = 1):
-    """Builds the strategy; see the module docstring for what "auto" picks."""
     if name not in STRATEGIES:
         raise StrategyError(f"--strategy={name} is unknown; expected one of "
                             f"{', '.join(STRATEGIES)}")
@@ -104,7 +158,7 @@ def build_strategy(name: str = "auto", tpu=None, num_cpu_replicas: int = 1):
     if name == "tpu":
         if not tpu:
             raise StrategyError("--strategy=tpu needs --tpu=NAME")
-        strategy = tpu_strategy(tpu)
+        strategy = tpu_strategy(tpu, init_timeout_s=tpu_init_timeout)
     elif name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
             raise StrategyError("--strategy=multi_worker needs the TF_CONFIG "

@@ -34,7 +34,8 @@ def main(argv):
         # The strategy (logical CPUs, multi-worker collectives) must exist
         # before Keras is imported: importing it initialises TF's devices.
         strategy = distribute.build_strategy(config.strategy, config.tpu,
-                                             config.num_cpu_replicas)
+                                             config.num_cpu_replicas,
+                                             tpu_init_timeout=config.tpu_init_timeout)
         from limitbatch_tf.train import loop
         results = loop.run(config, strategy)
     except (ConfigError, IdxFormatError, DataNotFoundError, StrategyError,

@@ -1,43 +1,12 @@
 """Draws one of the paper's figures from a results store.
 
-  python tools/plot.py STORE --kind accuracy_vs_batch --output fig.png
-  python tools/plot.py STORE --kind heatmap --x learning_rate --y warmup_epochs --output grid.pdf
-
-Kinds: accuracy_vs_batch, ladder, heatmap, train_longer, curves,
-weight_distance, trust_ratios, noise_scale (limitbatch_tf/analysis/plots.py).
+Shim for ``python tools/plot.py`` from a checkout; the tool is the console
+script ``limitbatch-plot`` (setup.cfg), whose main() and usage are in
+limitbatch_tf/cli/plot.py.
 """
-import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from limitbatch_tf.analysis import plots, regimes, store  # noqa: E402
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("store")
-    parser.add_argument("--kind", required=True, choices=sorted(plots.KINDS))
-    parser.add_argument("--output", required=True, help=".png or .pdf")
-    parser.add_argument("--batch_size", type=int, default=None,
-                        help="ladder: the batch size to show")
-    parser.add_argument("--x", default="learning_rate", help="heatmap x key")
-    parser.add_argument("--y", default="warmup_epochs", help="heatmap y key")
-    args = parser.parse_args(argv)
-    try:
-        trials = store.load_store(args.store)
-        kwargs = {}
-        if args.kind == "ladder":
-            kwargs["batch_size"] = args.batch_size
-        if args.kind == "heatmap":
-            kwargs.update(x=args.x, y=args.y)
-        plots.KINDS[args.kind](trials, args.output, **kwargs)
-    except (store.StoreError, regimes.RegimeError, plots.PlotError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.output}")
-    return 0
-
+from limitbatch_tf.cli.plot import main
 
 if __name__ == "__main__":
     sys.exit(main())

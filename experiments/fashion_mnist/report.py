@@ -22,9 +22,9 @@ import os
 import statistics
 import sys
 
+from limitbatch_tf.analysis import plots, regimes, store
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
-from limitbatch_tf.analysis import plots, regimes, store  # noqa: E402
 
 BEGIN, END = "<!-- generated:begin -->", "<!-- generated:end -->"
 
@@ -321,8 +321,10 @@ def provenance_section(results):
              f"training wall time in total, on {machine.get('cpu_count')} CPU cores "
              f"({machine.get('platform')}; devices {machine.get('devices')}), "
              f"oneDNN {machine.get('onednn')}, versions {versions}. Every "
-             f"trial folder holds its results.json (resolved config, versions, "
-             f"machine), trial.log and TensorBoard events. Sweeps "
+             f"trial folder keeps its results.json (resolved config, versions, "
+             f"machine) and every store a commands.txt (each trial's command "
+             f"line); trial.log, mllog.txt and TensorBoard events stay out of "
+             f"git (experiments/fashion_mnist/.gitignore). Sweeps "
              f"(`bash experiments/fashion_mnist/run.sh PART`):\n"]
     for path in sweeps:
         spec = json.load(open(path))

@@ -15,9 +15,7 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
-from limitbatch_tf.forecast import linear, predict  # noqa: E402
+from limitbatch_tf.forecast import linear, predict
 
 
 def main(argv=None) -> int:

@@ -3,25 +3,28 @@ the output file's extension).
 
 | function | figure of You et al. (2020) |
 | --- | --- |
-| accuracy_vs_batch | accuracy vs batch size with large/huge/full shading (Table 2, Fig. 21) |
+| accuracy_vs_batch | accuracy vs batch size, zoomed to the target band, per-seed points, the bar +- its standard error, failed runs marked (Table 2, Fig. 21) |
 | ladder | the optimization ladder at one batch size (Figure 1) |
 | heatmap | a metric over two hyperparameters, e.g. LR x warmup (Figures 2, 7, 15) |
-| train_longer | accuracy vs epochs for several batch sizes (Figures 8, 18, 19) |
+| train_longer | accuracy vs epochs for several batch sizes, with the target (Figures 8, 18, 19) |
 | curves | loss and test error vs epochs (Figures 3-5) |
 | weight_distance | ||w_t - w_0|| vs iterations, log-log (Figures 11-12) |
 | trust_ratios | per-layer LARS trust ratios over time (appendix 6.3) |
-| noise_scale | gradient noise scale B_simple vs the measured B_L / B_H |
+| noise_scale | gradient noise scale B_simple vs epoch (history records) against B_L / B_H |
+| steps_to_target | steps to target vs batch size with the fitted critical batch (Shallue et al. 2019; McCandlish et al. 2018) |
+| train_loss | final training loss vs batch size, per seed |
 """
 from __future__ import annotations
 
 import math
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from limitbatch_tf.analysis import regimes  # noqa: E402
+from limitbatch_tf.analysis import critical, regimes  # noqa: E402
 from limitbatch_tf.experiments.heatmap import draw as draw_heatmap  # noqa: E402
 
 
@@ -40,33 +43,85 @@ def _label(t):
     return t.rung or (t.optimizer + ("+layerwise" if t.layerwise else ""))
 
 
-def accuracy_vs_batch(trials, path, report=None):
-    """Best accuracy per (batch, recipe) with the regimes shaded."""
-    report = report or regimes.classify(trials)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+def _picks_by_label(trials, epochs):
+    """{label: {batch: Cell or None}}: per recipe label and batch size, the
+    validation pick among its cells (None: every cell failed)."""
     by_label = {}
     for t in trials:
-        acc = t.metrics_within(report.baseline.epochs)[0]
-        if acc is not None:
-            key = (_label(t), t.batch_size)
-            by_label[key] = max(by_label.get(key, 0.0), acc)
-    for name in sorted({k[0] for k in by_label}):
-        points = sorted((b, a) for (n, b), a in by_label.items() if n == name)
-        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label=name)
-    ax.axhline(report.target_accuracy, color="k", ls="--", lw=1,
-               label="99.5% of baseline")
+        by_label.setdefault(_label(t), []).append(t)
+    out = {}
+    for name, ts in by_label.items():
+        cells = regimes.cells(ts, epochs)
+        out[name] = {b: regimes.pick([c for c in cells if c.batch_size == b])[0]
+                     for b in sorted({c.batch_size for c in cells})}
+    return out
+
+
+def accuracy_vs_batch(trials, path, report=None):
+    """Test accuracy per batch size of each recipe's validation pick, zoomed
+    to the target band.
+
+    Lines join the picks' seed means, dots are the seeds; the bar (99.5% of
+    A, or the report's) is a dashed line with its standard error as a band;
+    a batch size where every run of a recipe diverged or stopped unstable is
+    an x on the bottom edge, and a pick below the zoomed range a triangle
+    there (nothing is dropped). Shading: B_L's and B_H's brackets (grey:
+    undecided between lo and hi), large batch (green), huge (red).
+    """
+    report = report or regimes.classify(trials)
+    bar, se = report.target.mean, report.target.stderr
+    picks = _picks_by_label(trials, report.baseline.epochs)
+    means = [c.mean for ps in picks.values() for c in ps.values() if c]
+    top = max(means + [bar]) + 0.005
+    bottom = bar - max(0.03, 8 * se)
+    fig, ax = plt.subplots(figsize=(10, 5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, name in enumerate(sorted(picks)):
+        color = colors[i % len(colors)]
+        ok = [(b, c) for b, c in picks[name].items() if c is not None]
+        ax.plot([b for b, _ in ok], [max(c.mean, bottom) for _, c in ok], "-",
+                color=color, label=name)
+        for b, c in ok:
+            seeds = [a for a in c.test]
+            ax.plot([b] * len(seeds), [max(a, bottom) for a in seeds], ".",
+                    color=color, ms=6, alpha=0.8)
+            if c.mean < bottom:
+                ax.plot([b], [bottom], "v", color=color, ms=9)
+                ax.annotate(f"{100 * c.mean:.1f}%", (b, bottom), fontsize=7,
+                            xytext=(3, 5 + 8 * i), textcoords="offset points",
+                            color=color)
+        failed = [b for b, c in picks[name].items() if c is None]
+        ax.plot(failed, [bottom] * len(failed), "x", color=color, ms=10,
+                mew=2)
+    ax.plot([], [], "kx", mew=2, label="every run diverged / unstable")
+    ax.plot([], [], "kv", label="below the axis (value annotated)")
+    ax.axhline(bar, color="k", ls="--", lw=1, label=f"bar: {report.target.name}")
+    ax.axhspan(bar - se, bar + se, color="k", alpha=0.12,
+               label="bar +- its standard error")
     sizes = [r.batch_size for r in report.rows]
     lo, hi = min(sizes) / 1.5, report.b_f * 1.5
-    if report.b_l is not None:
-        ax.axvspan(report.b_l, report.b_h or report.b_l, color="tab:green",
-                   alpha=0.12, label="large batch")
-    if report.b_h is not None:
-        ax.axvspan(report.b_h, report.b_f, color="tab:red", alpha=0.12,
-                   label="huge batch")
+    bl, bh = report.b_l_bracket, report.b_h_bracket
+    if bl["hi"] is not None:
+        ax.axvspan(bl["lo"] or lo, bl["hi"], color="tab:grey", alpha=0.15,
+                   hatch="//", label="B_L bracket (lo, hi]")
+    if bh["lo"] is not None:
+        ax.axvspan(bh["lo"], bh["hi"] or report.b_f, color="tab:grey",
+                   alpha=0.15, hatch="\\\\", label="B_H bracket [lo, hi)")
+        ax.axvspan(bh["hi"] or report.b_f, report.b_f, color="tab:red",
+                   alpha=0.10, label="huge batch")
+    if bl["hi"] is not None:
+        ax.axvspan(bl["hi"], bh["lo"] if bh["lo"] and bh["lo"] > bl["hi"]
+                   else bl["hi"], color="tab:green", alpha=0.10,
+                   label="large batch")
     ax.axvline(report.b_f, color="tab:red", lw=2, label="full batch")
-    ax.set(xscale="log", xlim=(lo, hi), xlabel="global batch size",
-           ylabel=f"test accuracy within {report.baseline.epochs:.4g} epochs")
-    ax.legend(fontsize=8)
+    ax.set(xscale="log", xlim=(lo, hi), ylim=(bottom - 0.004, top),
+           xlabel="global batch size",
+           ylabel=f"test accuracy within {report.baseline.epochs:.4g} epochs",
+           title=f"{report.name}: {report.reading} reading"
+           + ("" if report.reading == "literal"
+              else f", {100 * report.confidence:g}% one-sided"))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _save(fig, path)
 
 
@@ -111,17 +166,25 @@ def heatmap(trials, path, x="learning_rate", y="warmup_epochs",
     return path
 
 
-def train_longer(trials, path):
-    """Accuracy vs epochs for each batch size (the run with most epochs)."""
+def train_longer(trials, path, target=None):
+    """Test accuracy vs epochs of every run (one line per batch size and
+    seed), with the target (a stats.Target or a number) and its standard
+    error when given."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    longest = {}
-    for t in trials:
-        if t.batch_size not in longest or t.epochs > longest[t.batch_size].epochs:
-            longest[t.batch_size] = t
-    for b, t in sorted(longest.items()):
+    for t in sorted(trials, key=lambda t: (t.batch_size, t.seed)):
         rows = [h for h in t.history if h.get("eval_accuracy") is not None]
+        label = f"B={t.batch_size} seed {t.seed}" + (
+            f" ({t.status})" if t.status != "completed" else "")
         ax.plot([h["epoch"] for h in rows], [h["eval_accuracy"] for h in rows],
-                label=f"B={b}")
+                "o-", ms=3, label=label)
+    if target is not None:
+        bar = getattr(target, "mean", target)
+        se = getattr(target, "stderr", 0.0)
+        ax.axhline(bar, color="k", ls="--", lw=1,
+                   label=getattr(target, "name", "target"))
+        if se:
+            ax.axhspan(bar - se, bar + se, color="k", alpha=0.12,
+                       label="+- its standard error")
     ax.set(xscale="log", xlabel="epochs", ylabel="test accuracy")
     ax.legend(fontsize=8)
     return _save(fig, path)
@@ -174,25 +237,138 @@ def trust_ratios(trials, path):
     return _save(fig, path)
 
 
+NOISE_FIELD = "noise_scale_b_simple"   # results.json history (train/probes.py)
+
+
 def noise_scale(trials, path, report=None):
-    """Measured B_simple per run against the regime boundaries."""
-    report = report or regimes.classify(trials)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    points = [(t.batch_size, t.telemetry["noise_scale"]["b_simple"])
-              for t in trials if t.telemetry.get("noise_scale")]
-    ax.plot([p[0] for p in points], [p[1] for p in points], "o",
-            label="B_simple measured in the run")
-    for value, name, color in ((report.b_l, "B_L", "tab:green"),
-                               (report.b_h, "B_H", "tab:red")):
-        if value is not None:
-            ax.axhline(value, color=color, ls="--", label=f"measured {name}")
-    ax.set(xscale="log", yscale="log", xlabel="batch size of the run",
-           ylabel="batch size")
+    """B_simple vs epoch of every run that recorded the trajectory (the
+    history records' ``noise_scale_b_simple``), against B_L's and B_H's
+    brackets when a report is given. A run that kept only the end value
+    (telemetry.noise_scale.b_simple, before the trajectory was stored) is
+    one point at its last epoch."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    drawn = 0
+    for t in sorted(trials, key=lambda t: (t.batch_size, t.seed)):
+        rows = [h for h in t.history if h.get(NOISE_FIELD) is not None]
+        name = f"B={t.batch_size} {_label(t)} seed {t.seed}"
+        if rows:
+            ax.plot([h["epoch"] for h in rows], [h[NOISE_FIELD] for h in rows],
+                    "-", label=name)
+            drawn += 1
+        elif t.telemetry.get("noise_scale"):
+            ax.plot([t.epochs], [t.telemetry["noise_scale"]["b_simple"]], "o",
+                    label=f"{name}: end value only")
+            drawn += 1
+    if not drawn:
+        raise PlotError("no run recorded the noise scale "
+                        "(--telemetry=noise_scale)")
+    if report is not None:
+        for br, name, color in ((report.b_l_bracket, "B_L", "tab:green"),
+                                (report.b_h_bracket, "B_H", "tab:red")):
+            lo, hi = br["lo"], br["hi"]
+            if lo is not None and hi is not None:
+                ax.axhspan(lo, hi, color=color, alpha=0.12,
+                           label=f"{name} bracket [{lo}, {hi}]")
+            elif lo or hi:
+                ax.axhline(lo or hi, color=color, ls="--", label=name)
+    ax.set(yscale="log", xlabel="epoch", ylabel="B_simple (examples)")
+    ax.set_xlim(left=0)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def steps_to_target(trials, path, result=None, target=None):
+    """Steps to target vs batch size, log-log (Shallue et al. 2019, Fig. 1),
+    every seed a dot, with the fit S = S_min (1 + B_crit / B) (McCandlish
+    et al. 2018), B_crit and its bootstrap interval. ``result``: a
+    critical.CriticalBatch (computed from ``trials`` and ``target`` or the
+    baseline's 99.5% when absent)."""
+    if result is None:
+        try:
+            if target is None:
+                metric = ("validation_accuracy" if critical.has_validation(trials)
+                          else "eval_accuracy")
+                target = critical.baseline_target(trials, metric=metric)
+            result = critical.critical_batch(trials, target)
+        except critical.CriticalError as e:
+            raise PlotError(str(e)) from None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for p in result.points:
+        ax.plot([p.batch_size] * len(p.steps), p.steps, ".", color="tab:blue",
+                alpha=0.6)
+    ax.plot([p.batch_size for p in result.points],
+            [p.mean for p in result.points], "o", color="tab:blue",
+            label=f"steps to {result.metric} >= {result.target:.4f}")
+    sizes = [p.batch_size for p in result.points]
+    grid = [min(sizes) / 2 * 1.25 ** i for i in range(60)
+            if min(sizes) / 2 * 1.25 ** i <= max(sizes) * 2]
+    f = result.fit
+    ax.plot(grid, f.steps(grid), "-", color="tab:orange",
+            label=f"S_min (1 + B_crit/B): S_min={f.s_min:.0f}, "
+            f"B_crit={f.b_crit:.0f}")
+    ax.axhline(f.s_min, color="tab:orange", ls=":", lw=1)
+    ax.axvline(f.b_crit, color="tab:red", ls="--", lw=1, label="B_crit")
+    lo, hi = result.b_crit_interval
+    if math.isfinite(lo) and math.isfinite(hi):
+        ax.axvspan(lo, hi, color="tab:red", alpha=0.1,
+                   label=f"{100 * result.confidence:g}% bootstrap "
+                   f"[{lo:.0f}, {hi:.0f}]")
+    ax.set(xscale="log", yscale="log", xlabel="global batch size",
+           ylabel="steps to target")
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def train_loss(trials, path, report=None):
+    """Final training loss (history's train_loss within rho epochs) of each
+    recipe's validation pick per batch size, every seed a dot."""
+    report = report or regimes.classify(trials)
+    epochs = report.baseline.epochs
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    drawn = 0
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, picks) in enumerate(sorted(
+            _picks_by_label(trials, epochs).items())):
+        color = colors[i % len(colors)]
+        xs, ys = [], []
+        for b, c in picks.items():
+            if c is None:
+                continue
+            losses = [_train_loss_at(t, epochs) for t in c.trials]
+            losses = [x for x in losses if x is not None]
+            if not losses:
+                continue
+            ax.plot([b] * len(losses), losses, ".", color=color, alpha=0.6)
+            xs.append(b)
+            ys.append(sum(losses) / len(losses))
+        if xs:
+            ax.plot(xs, ys, "o-", color=color, label=name)
+            drawn += 1
+    if not drawn:
+        raise PlotError("no run recorded train_loss in its history")
+    base = [_train_loss_at(t, epochs) for t in report.baseline.cell.trials]
+    base = [x for x in base if x is not None]
+    if base:
+        ax.axhline(sum(base) / len(base), color="k", ls="--", lw=1,
+                   label="baseline's final training loss")
+    ax.set(xscale="log", yscale="log", xlabel="global batch size",
+           ylabel=f"training loss at {epochs:.4g} epochs")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _train_loss_at(trial, epochs):
+    """The last train_loss logged within ``epochs`` (+ one step)."""
+    if trial.status in ("diverged", "unstable"):
+        return None
+    slack = trial.batch_size / max(trial.num_train, 1)
+    rows = [h for h in trial.history if h.get("train_loss") is not None
+            and h["epoch"] <= (epochs + slack) * (1 + 1e-9)]
+    return rows[-1]["train_loss"] if rows else None
 
 
 KINDS = {"accuracy_vs_batch": accuracy_vs_batch, "ladder": ladder,
          "heatmap": heatmap, "train_longer": train_longer, "curves": curves,
          "weight_distance": weight_distance, "trust_ratios": trust_ratios,
-         "noise_scale": noise_scale}
+         "noise_scale": noise_scale, "steps_to_target": steps_to_target,
+         "train_loss": train_loss}

@@ -329,3 +329,21 @@ def brackets(verdicts_by_batch, rule="first_fail") -> dict:
         open_ = [b for b in undecided if lo is None or b > lo]
         odd = [b for b in fails if lo is not None and b < lo]
     return {"lo": lo, "hi": hi, "undecided": open_, "non_monotone": odd}
+
+
+def point(cell_values, target: Target) -> Verdict:
+    """The paper's literal reading: the cell's mean against the bar's point
+    estimate, no uncertainty (a tie passes; a failed seed fails)."""
+    values = list(cell_values)
+    if not values:
+        raise ValueError("point: the cell has no values")
+    if any(v is None or math.isnan(v) for v in values):
+        return Verdict("fails", -math.inf, 0.0, (-math.inf, -math.inf), 0.0,
+                       math.nan, len(values), target.n, 1.0, "failed seeds")
+    mean = float(np.mean(values))
+    sign = 1.0 if target.higher_is_better else -1.0
+    margin = sign * (mean - target.mean)
+    # Ties within float rounding count as reached (0.995 * 0.80 == 0.796).
+    verdict = "passes" if margin >= -1e-12 else "fails"
+    return Verdict(verdict, margin, 0.0, (margin, margin), math.nan, math.nan,
+                   len(values), target.n, 1.0, "point estimate", mean)

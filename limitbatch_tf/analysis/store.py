@@ -12,7 +12,9 @@ import json
 import math
 import os
 
-RESULTS_FILE = "results.json"
+from limitbatch_tf import rundir
+
+RESULTS_FILE = rundir.RESULTS_FILE
 
 
 class StoreError(ValueError):
@@ -44,7 +46,7 @@ class Trial:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("completed", "diverged", "unstable")
+        return self.status in rundir.FINISHED
 
     @property
     def technique(self) -> tuple:
@@ -110,7 +112,7 @@ def _trial(path: str, data: dict) -> Trial:
         status = data["status"]
         accuracy = metrics.get("eval_accuracy")
         loss = metrics.get("validation_loss", metrics.get("eval_loss"))
-        if status == "diverged" or (accuracy is not None and math.isnan(accuracy)):
+        if status == rundir.DIVERGED or (accuracy is not None and math.isnan(accuracy)):
             accuracy, loss = None, None
         return Trial(
             path=path, status=status,
@@ -141,8 +143,7 @@ def load_store(root: str, include_running: bool = False) -> list:
             continue
         path = os.path.join(folder, RESULTS_FILE)
         try:
-            with open(path) as f:
-                data = json.load(f)
+            data = json.loads(rundir.read_text(path) or "")
         except json.JSONDecodeError as e:
             raise StoreError(f"{path}: malformed JSON ({e})") from None
         trial = _trial(path, data)

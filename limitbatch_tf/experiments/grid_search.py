@@ -1,6 +1,6 @@
 """Grid search CLI: every cell of a hyperparameter grid as one main-job run.
 
-    python tools/grid_search.py --config=experiments/ladder/mnist/1_warmup.yaml \\
+    limitbatch-grid --config=experiments/ladder/mnist/1_warmup.yaml \\
         --grid learning_rate=0.025,0.05,0.1 --grid warmup_epochs=1,2,5 \\
         --out runs/grid/mnist --parallel 2 --metric validation_accuracy \\
         [--set key=value ...] [-- extra main flags]
@@ -50,7 +50,12 @@ def add_common_flags(p: argparse.ArgumentParser) -> None:
                    help="Base YAML config of main-job flags. Defaults to "
                         "the main job's defaults.")
     p.add_argument("--parallel", type=int, default=1,
-                   help="Trials running at once. Defaults to 1.")
+                   help="Trials running at once. Defaults to 1. With N > 1 "
+                        "each trial is pinned to its own share of the CPUs "
+                        "(TensorFlow then sizes its thread pools to it).")
+    p.add_argument("--nopin", dest="pin", action="store_false",
+                   help="Let --parallel trials share every CPU instead of "
+                        "pinning each to its own.")
     p.add_argument("--metric", default="eval_accuracy",
                    help="results.json metric to rank trials by. Defaults to "
                         "eval_accuracy.")
@@ -63,7 +68,7 @@ def add_common_flags(p: argparse.ArgumentParser) -> None:
 
 def parse_args(argv):
     p = argparse.ArgumentParser(
-        prog="grid_search.py", description=__doc__.split("\n\n")[0],
+        description=__doc__.split("\n\n")[0],
         epilog="Main-job flags after '--' are passed to every cell verbatim.")
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                    help="An axis of the grid (repeatable; any number).")
@@ -143,7 +148,7 @@ def main(argv=None) -> int:
             raise ConfigError(f"--parallel={args.parallel} must be >= 1")
         trial_list, report = grid.run(
             args.config, axes, os.path.join(args.out, "cells"), sets=sets,
-            extra_args=extra, parallel=args.parallel)
+            extra_args=extra, parallel=args.parallel, pin=args.pin)
     except ConfigError as e:
         return fail(str(e))
     outcomes = report.outcomes

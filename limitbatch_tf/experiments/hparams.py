@@ -19,6 +19,7 @@ paths only).
 from __future__ import annotations
 
 import glob
+import io
 import os
 import socket
 import time
@@ -27,6 +28,8 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from tensorboard.plugins.hparams import summary_v2 as hp
 from tensorboard.summary.writer.record_writer import RecordWriter
+
+from limitbatch_tf import rundir
 
 SESSION_SUFFIX = ".hparams"
 CONFIG_FILE = "events.out.tfevents.0.hparams_config"
@@ -48,17 +51,15 @@ def tensorboard_metric(name: str):
 
 def write_events(path: str, summaries) -> None:
     """Writes an events file holding ``summaries`` at step 0 (atomically)."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        writer = RecordWriter(f)
-        now = time.time()
-        writer.write(event_pb2.Event(wall_time=now, file_version="brain.Event:2")
+    buffer = io.BytesIO()
+    writer = RecordWriter(buffer)
+    now = time.time()
+    writer.write(event_pb2.Event(wall_time=now, file_version="brain.Event:2")
+                 .SerializeToString())
+    for summary in summaries:
+        writer.write(event_pb2.Event(wall_time=now, step=0, summary=summary)
                      .SerializeToString())
-        for summary in summaries:
-            writer.write(event_pb2.Event(wall_time=now, step=0, summary=summary)
-                         .SerializeToString())
-        writer.flush()
-    os.replace(tmp, path)
+    rundir.write_atomic(path, buffer.getvalue())
 
 
 def _hp_value(value):

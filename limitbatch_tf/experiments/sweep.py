@@ -1,6 +1,6 @@
 """Batch-size sweeps into a results store (the paper's Table 2 regimes).
 
-    python tools/sweep.py --config=experiments/fashion_mnist_baseline.yaml \\
+    limitbatch-sweep --config=experiments/fashion_mnist_baseline.yaml \\
         --batch_sizes=256,512,...,32768,full --seeds 0,1,2 --lr_scaling linear \\
         --tune learning_rate=0.025,0.05,0.1 --store runs/sweeps/fmnist \\
         [--parallel N] [--metric eval_accuracy] [--set key=value] [-- main flags]
@@ -27,6 +27,10 @@ trial; this is what the analysis tools read)::
                                best mean metric over seeds, all seeds
                                completed) and their trial ids; null when
                                no setting completed at that batch size
+      commands.txt             "<trial id><TAB><main-job command>" per trial,
+                               the last launch from its trial.log: with
+                               results.json and sweep.json, what a store
+                               kept in git needs (see .gitignore)
       events.out.tfevents.0.hparams_config   (``tensorboard --logdir STORE``)
 
 Trials of one batch size differ in their tuned values and seed only; the
@@ -146,9 +150,45 @@ def best_per_batch_size(trial_list, outcomes, metric: str, goal: str) -> dict:
     return best
 
 
+COMMANDS_FILE = "commands.txt"
+
+
+def record_commands(store: str, trial_list, command_of) -> None:
+    """Updates ``store``/commands.txt with each trial's command line.
+
+    A trial's command is the last "$ ..." line trials.launch wrote to its
+    trial.log; a trial never launched (or whose log is gone) keeps the line
+    already recorded, else gets ``command_of(trial)``, the argv it would
+    run. Lines of trials from earlier sweeps into the store are kept.
+    """
+    path = os.path.join(store, COMMANDS_FILE)
+    lines = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                key, _, command = line.rstrip("\n").partition("\t")
+                lines[key] = command
+    for trial in trial_list:
+        launched = _last_launch(os.path.join(trial.model_dir, trials.LOG_FILE))
+        if launched or trial.trial_id not in lines:
+            lines[trial.trial_id] = launched or " ".join(command_of(trial))
+    tables.write_text("".join(f"{k}\t{v}\n" for k, v in sorted(lines.items())),
+                      path)
+
+
+def _last_launch(log_path: str):
+    """The command of the last "$ " line of a trial.log, or None."""
+    try:
+        with open(log_path, errors="replace") as f:
+            launches = [ln[2:].rstrip("\n") for ln in f if ln.startswith("$ ")]
+    except OSError:
+        return None
+    return launches[-1] if launches else None
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(
-        prog="sweep.py", description=__doc__.split("\n\n")[0],
+        description=__doc__.split("\n\n")[0],
         epilog="Main-job flags after '--' are passed to every trial verbatim.")
     p.add_argument("--batch_sizes", required=True,
                    help="Comma-separated global batch sizes; 'full' is the "
@@ -181,7 +221,8 @@ def main(argv=None) -> int:
         if args.parallel < 1:
             raise ConfigError(f"--parallel={args.parallel} must be >= 1")
         trial_list, report = grid.run(args.config, axes, args.store, sets=sets,
-                                      extra_args=extra, parallel=args.parallel)
+                                      extra_args=extra, parallel=args.parallel,
+                                      pin=args.pin)
     except ConfigError as e:
         return fail(str(e))
     outcomes = report.outcomes
@@ -203,6 +244,8 @@ def main(argv=None) -> int:
         f"{tables.markdown(rows)}", os.path.join(args.store, "sweep.md"))
     tables.write_json({"metric": args.metric, "goal": goal,
                        "batch_sizes": best}, os.path.join(args.store, "best.json"))
+    record_commands(args.store, trial_list,
+                    lambda t: trials.command(t, args.config, sets, extra))
     hparams.write_config(args.store, axes, [args.metric, "eval_accuracy",
                                             "eval_loss", "train_loss"])
     print(tables.markdown(best_rows), end="")

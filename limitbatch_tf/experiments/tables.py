@@ -2,19 +2,19 @@
 from __future__ import annotations
 
 import csv
-import json
-import os
+import io
+
+from limitbatch_tf import rundir
 
 
 def write_csv(rows, path: str) -> None:
     """Writes ``rows`` (dicts with the same keys) to a CSV file, atomically."""
     columns = list(rows[0]) if rows else []
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    rundir.write_atomic(path, text.getvalue())
 
 
 def markdown(rows, digits: int = 4) -> str:
@@ -36,11 +36,8 @@ def markdown(rows, digits: int = 4) -> str:
 
 
 def write_text(text: str, path: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    rundir.write_atomic(path, text)
 
 
 def write_json(payload, path: str) -> None:
-    write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", path)
+    rundir.write_json(path, payload)

@@ -8,7 +8,7 @@ before anything is launched, and a finished trial can be checked against
 the config it should have.
 
 Outcome of a trial, from its results.json and exit code:
-  completed / diverged / unstable  -> finished, never rerun;
+  completed / target_reached / diverged / unstable -> finished, never rerun;
   preempted (exit 3)               -> rerun, the main job resumes it;
   crashed (no finished results)    -> rerun, the main job resumes it;
   error (exit 2, bad input)        -> reported with the job's one-line error.
@@ -16,7 +16,6 @@ Outcome of a trial, from its results.json and exit code:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import subprocess
@@ -26,14 +25,12 @@ from typing import Optional
 from absl import flags as absl_flags
 
 import limitbatch_tf
+from limitbatch_tf import rundir
 from limitbatch_tf.config import Config, ConfigError, unknown_key_error
 from limitbatch_tf.flags import config_from_flags, define_flags
 
-RESULTS_FILE = "results.json"
-LOG_FILE = "trial.log"
-FINISHED = ("completed", "diverged", "unstable")
-EXIT_BAD_INPUT = 2  # limitbatch_tf.main's codes
-EXIT_PREEMPTED = 3
+LOG_FILE = rundir.TRIAL_LOG
+FINISHED = rundir.FINISHED
 # Settings a grid or sweep owns: each trial's folder is chosen for it.
 RESERVED = ("model_dir", "overwrite", "config")
 _SPECS = {name: typ for name, typ, _, _ in Config.field_specs()}
@@ -57,7 +54,7 @@ class Trial:
 class Outcome:
     """What a trial's folder says about it."""
 
-    status: str  # completed|diverged|unstable|preempted|crashed|error|pending
+    status: str  # a rundir status (finished or preempted), crashed|error|pending
     results: Optional[dict] = None
     error: Optional[str] = None
     ran: bool = False  # launched by this invocation
@@ -180,14 +177,22 @@ def subprocess_env() -> dict:
     return env
 
 
-def launch(argv: list, model_dir: str) -> subprocess.Popen:
-    """Starts a trial; its stdout and stderr go to <model_dir>/trial.log."""
+def launch(argv: list, model_dir: str, cpus=None) -> subprocess.Popen:
+    """Starts a trial; its stdout and stderr go to <model_dir>/trial.log.
+
+    Args:
+      cpus: CPU ids the trial may run on (Linux affinity), or None for all.
+        TensorFlow sizes its intra-op and inter-op thread pools from the
+        schedulable CPUs, so a pinned trial also runs that many threads.
+    """
     os.makedirs(model_dir, exist_ok=True)
+    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
     with open(os.path.join(model_dir, LOG_FILE), "ab") as log:
         log.write(("$ " + " ".join(argv) + "\n").encode())
         log.flush()
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=subprocess_env())
+                                stdin=subprocess.DEVNULL, env=subprocess_env(),
+                                preexec_fn=pin)
 
 
 def run(trial: Trial, argv: list) -> Outcome:
@@ -199,21 +204,13 @@ def run(trial: Trial, argv: list) -> Outcome:
     return after_exit(trial.model_dir, proc.wait())
 
 
-def read_results(model_dir: str) -> Optional[dict]:
-    try:
-        with open(os.path.join(model_dir, RESULTS_FILE)) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
 def existing(model_dir: str) -> Outcome:
     """The outcome recorded in a trial folder before anything is launched."""
-    results = read_results(model_dir)
+    results = rundir.read_results(model_dir)
     if results is None:
         return Outcome("pending")
     status = results.get("status")
-    if status in FINISHED or status == "preempted":
+    if status in FINISHED or status == rundir.PREEMPTED:
         return Outcome(status, results)
     return Outcome("crashed", results)  # "running" left behind by a crash
 
@@ -224,9 +221,9 @@ def after_exit(model_dir: str, returncode: int) -> Outcome:
     outcome.ran = True
     if outcome.finished:
         return outcome
-    if returncode == EXIT_PREEMPTED:
-        outcome.status = "preempted"
-    elif returncode == EXIT_BAD_INPUT:
+    if returncode == rundir.EXIT_PREEMPTED:
+        outcome.status = rundir.PREEMPTED
+    elif returncode == rundir.EXIT_BAD_INPUT:
         outcome.status, outcome.error = "error", _last_error(model_dir)
     else:
         outcome.status = "crashed"
@@ -249,9 +246,5 @@ def config_mismatch(results: dict, config: Config) -> Optional[str]:
     Only result-defining fields (Config.identity) present in both are
     compared, so a field added to Config later does not orphan old trials.
     """
-    saved = results.get("config") or {}
-    mine = config.identity()
-    diff = sorted(k for k in mine if k in saved and saved[k] != mine[k])
-    if not diff:
-        return None
-    return ", ".join(f"{k}={saved[k]!r}->{mine[k]!r}" for k in diff[:4])
+    return rundir.config_difference(results.get("config") or {},
+                                    config.identity())

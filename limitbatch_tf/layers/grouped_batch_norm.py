@@ -5,7 +5,7 @@ replica's batch (local BN) or all replicas (`synchronized=True`). The paper
 (You et al. 2020, section 4, "distributed BN") and the TPU MLPerf ResNet-50
 submissions pick the span in between: the "BN span" is the number of examples
 whose statistics normalise each example. This layer offers the two ways to set
-it (shared REFERENCE.md, section 2, "Google TPU MLPerf v0.6/v0.7"):
+it (docs/references.md, R6, "Google TPU MLPerf v0.6/v0.7"):
 
 - `ghost_batch_size=g`: each replica's batch is cut into consecutive ghost
   batches of `g` examples, each normalised with its own statistics (Hoffer et

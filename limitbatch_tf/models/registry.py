@@ -1,6 +1,7 @@
 """Model names accepted by --model and the builder behind each."""
 from __future__ import annotations
 
+from limitbatch_tf.config import MODELS_WITH_BATCH_NORM
 from limitbatch_tf.layers import make_batch_norm, resolve_bn_span
 from limitbatch_tf.models import lenet, resnet, softmax
 
@@ -76,7 +77,7 @@ BUILDERS = {"lenet5": _lenet5, "lenet_tpu": _lenet_tpu,
             "softmax_regression": _softmax_regression,
             "resnet50_v1_5": _resnet(resnet.resnet50_v1_5),
             "resnet50_cifar": _resnet(resnet.resnet50_cifar)}
-HAS_BATCH_NORM = ("resnet50_v1_5", "resnet50_cifar")
+HAS_BATCH_NORM = MODELS_WITH_BATCH_NORM  # config.py: the one list
 
 
 def build_model(name, info, config, layout):

@@ -4,6 +4,8 @@
   7x7/2 stem + 3x3/2 max-pool, bottleneck stages [3, 4, 6, 3], the stride on
   the 3x3 convolution (v1.5; v1 strides the first 1x1), convolutions without
   bias, zero-initialised gamma of each block's last BN (Goyal et al. 2017),
+  MLPerf's initialisers and explicit padding of strided convolutions
+  (docs/recipes.md lists each detail against the reference),
   25,557,032 trainable parameters at 1000 classes.
 - ``resnet50_cifar``: the CIFAR ResNet-50 of kuangliu/pytorch-cifar: 3x3
   stride-1 stem, no max-pool, the same stages with strides 1, 2, 2, 2, a 4x4
@@ -33,20 +35,39 @@ _FILTERS = (64, 128, 256, 512)
 _EXPANSION = 4
 
 
-def _bottleneck(x, filters, stride, batch_norm, name, zero_init_last_gamma):
+def _conv(x, filters, kernel, stride, name, init):
+    """Conv without bias; strided convolutions pad explicitly.
+
+    MLPerf's ``conv2d_fixed_padding`` (v0.6 resnet_model.py ``fixed_padding``):
+    a strided k x k convolution pads (k-1)//2 before and the rest after,
+    then runs VALID. Keras's "same" pads by the input size instead (2 before
+    and 3 after for the 7x7/2 stem on 224 px, 0 and 1 for a 3x3/2 on even
+    sides), which shifts every window; stride-1 "same" is symmetric already.
+    """
+    if stride > 1 and kernel > 1:
+        before = (kernel - 1) // 2
+        pad = (before, kernel - 1 - before)
+        x = layers.ZeroPadding2D((pad, pad), name=f"{name}_pad")(x)
+        padding = "valid"
+    else:
+        padding = "same"
+    return layers.Conv2D(filters, kernel, strides=stride, padding=padding,
+                         use_bias=False, kernel_initializer=init, name=name)(x)
+
+
+def _bottleneck(x, filters, stride, batch_norm, name, zero_init_last_gamma,
+                init="glorot_uniform"):
     """``batch_norm(x, name, gamma_initializer=)`` applies one BN layer."""
     shortcut = x
     out_filters = filters * _EXPANSION
     if stride != 1 or x.shape[-1] != out_filters:
-        shortcut = layers.Conv2D(out_filters, 1, strides=stride, use_bias=False,
-                                 name=f"{name}_proj_conv")(x)
+        shortcut = _conv(x, out_filters, 1, stride, f"{name}_proj_conv", init)
         shortcut = batch_norm(shortcut, f"{name}_proj_bn")
-    y = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_conv1")(x)
+    y = _conv(x, filters, 1, 1, f"{name}_conv1", init)
     y = layers.ReLU(name=f"{name}_relu1")(batch_norm(y, f"{name}_bn1"))
-    y = layers.Conv2D(filters, 3, strides=stride, padding="same",
-                      use_bias=False, name=f"{name}_conv2")(y)
+    y = _conv(y, filters, 3, stride, f"{name}_conv2", init)
     y = layers.ReLU(name=f"{name}_relu2")(batch_norm(y, f"{name}_bn2"))
-    y = layers.Conv2D(out_filters, 1, use_bias=False, name=f"{name}_conv3")(y)
+    y = _conv(y, out_filters, 1, 1, f"{name}_conv3", init)
     y = batch_norm(y, f"{name}_bn3", gamma_initializer=(
         "zeros" if zero_init_last_gamma else "ones"))
     return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")(
@@ -85,21 +106,28 @@ def bottleneck_resnet(input_shape, num_classes, *, imagenet_stem: bool,
         return layer(x) if weights is None else layer(x, mask=weights)
 
     if imagenet_stem:
-        x = layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False,
-                          name="stem_conv")(images)
+        # MLPerf's initialisers (v0.6 resnet_model.py): variance scaling
+        # (fan-in, scale 1, truncated normal) for convolutions, N(0, 0.01)
+        # for the classifier. The CIFAR model keeps Keras's defaults.
+        init = keras.initializers.VarianceScaling(
+            scale=1.0, mode="fan_in", distribution="truncated_normal")
+        dense_init = keras.initializers.RandomNormal(stddev=0.01)
+        x = _conv(images, 64, 7, 2, "stem_conv", init)
         x = layers.ReLU(name="stem_relu")(bn(x, "stem_bn"))
+        # Max-pool stays "same", as MLPerf's (padding='SAME').
         x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
     else:
-        x = layers.Conv2D(64, 3, padding="same", use_bias=False,
-                          name="stem_conv")(images)
+        init, dense_init = "glorot_uniform", "glorot_uniform"
+        x = _conv(images, 64, 3, 1, "stem_conv", init)
         x = layers.ReLU(name="stem_relu")(bn(x, "stem_bn"))
     for stage, (blocks, filters) in enumerate(zip(_STAGES, _FILTERS)):
         for block in range(blocks):
             stride = 2 if block == 0 and stage > 0 else 1
             x = _bottleneck(x, filters, stride, bn, f"stage{stage + 1}_block{block + 1}",
-                            zero_init_last_bn_gamma)
+                            zero_init_last_bn_gamma, init)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = layers.Dense(num_classes, dtype="float32", name="logits")(x)
+    outputs = layers.Dense(num_classes, dtype="float32", name="logits",
+                           kernel_initializer=dense_init)(x)
     return keras.Model(images if weights is None else [images, weights],
                        outputs, name=name)
 

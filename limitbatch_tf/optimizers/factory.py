@@ -18,20 +18,19 @@ sgd/momentum/adam/adagrad/rmsprop: with ``layerwise=True`` they are wrapped
 in ``LayerwiseTrustRatio`` (eeta ``lars_eeta`` for the SGD family, 1.0 for
 the adaptive ones, as in LAMB); otherwise, when ``weight_decay > 0`` or
 ``exclude_from_weight_decay`` is given, in ``CoupledWeightDecay``.
-Arguments that a name does not use raise ValueError when set to anything
-but their default, so no flag is silently ignored (``momentum``, ``beta_1``
-and ``beta_2`` excepted: their defaults are ordinary values).
+Arguments that a name does not use are ignored here: the factory trusts a
+validated Config, whose ``check_applies`` (one table, ``config.APPLIES_TO``)
+refuses a flag set where it has no effect, so none is silently ignored.
 """
 import keras
 
+from limitbatch_tf.config import OPTIMIZERS
 from limitbatch_tf.optimizers.coupled_decay import CoupledWeightDecay
 from limitbatch_tf.optimizers.lamb import LAMB
 from limitbatch_tf.optimizers.lars import LARS
 from limitbatch_tf.optimizers.layerwise import LayerwiseTrustRatio
 
-NAMES = ("sgd", "momentum", "lars", "lamb", "adam", "adagrad", "rmsprop",
-         "keras_lamb")
-_WRAPPABLE = ("sgd", "momentum", "adam", "adagrad", "rmsprop")
+NAMES = OPTIMIZERS
 _SGD_FAMILY = ("sgd", "momentum")
 _DEFAULT_LARS_EETA = 1e-3
 _DEFAULT_EPSILON = {"lamb": 1e-6, "adam": 1e-7, "adagrad": 1e-7,
@@ -63,7 +62,8 @@ def build_optimizer(name, learning_rate, *, momentum=0.9, nesterov=False,
             Defaults to 1e-3.
         lars_epsilon: denominator epsilon of "lars". Defaults to 0.0.
         layerwise: wrap sgd/momentum/adam/adagrad/rmsprop in
-            `LayerwiseTrustRatio`. Defaults to False.
+            `LayerwiseTrustRatio` (ignored for the others). Defaults to
+            False.
         trust_ratio_bounds: ``(r_min, r_max)`` for "lamb" or layer-wise
             optimizers (the paper's bound-ratio). Defaults to None.
         exclude_from_weight_decay: regexes on variable paths, added to the
@@ -78,38 +78,11 @@ def build_optimizer(name, learning_rate, *, momentum=0.9, nesterov=False,
         A `keras.optimizers.Optimizer`.
 
     Raises:
-        ValueError: unknown ``name`` (the message lists ``NAMES``) or an
-            argument that makes no sense for it.
+        ValueError: unknown ``name`` (the message lists ``NAMES``).
     """
     if name not in NAMES:
         raise ValueError(
             f"unknown optimizer name {name!r}; expected one of {list(NAMES)}")
-    adaptive = layerwise or name in ("lars", "lamb")
-    if layerwise and name not in _WRAPPABLE:
-        raise ValueError(
-            f"`layerwise=True` needs one of {list(_WRAPPABLE)}; {name!r} is "
-            f"already layer-wise")
-    _refuse(trust_ratio_bounds is not None and not (layerwise or name == "lamb"),
-            "trust_ratio_bounds", name, "needs 'lamb' or layerwise=True")
-    _refuse(exclude_from_adaptation is not None and not adaptive,
-            "exclude_from_adaptation", name,
-            "needs 'lars', 'lamb' or layerwise=True")
-    _refuse(nesterov and name not in ("momentum", "lars"), "nesterov", name,
-            "needs 'momentum' or 'lars'")
-    _refuse(epsilon is not None and name not in _DEFAULT_EPSILON, "epsilon",
-            name, "has no epsilon (LARS uses lars_epsilon)")
-    _refuse(lars_epsilon != 0.0 and name != "lars", "lars_epsilon", name,
-            "is only for 'lars'")
-    _refuse(lars_eeta != _DEFAULT_LARS_EETA and not (
-        name == "lars" or (layerwise and name in _SGD_FAMILY)), "lars_eeta",
-            name, "is only for 'lars' and layer-wise sgd/momentum")
-    _refuse(not exclude_vectors and (name == "keras_lamb" or not (
-        adaptive or weight_decay)), "exclude_vectors", name,
-            "changes only weight decay and the trust ratio, which this "
-            "optimizer does not have here")
-    _refuse(name == "keras_lamb" and exclude_from_weight_decay is not None,
-            "exclude_from_weight_decay", name,
-            "keras.optimizers.Lamb has no exclusions")
     if isinstance(learning_rate, int) and not isinstance(learning_rate, bool):
         learning_rate = float(learning_rate)
     eps = _DEFAULT_EPSILON.get(name) if epsilon is None else float(epsilon)
@@ -156,7 +129,3 @@ def _keras_optimizer(name, learning_rate, momentum, nesterov, beta_1, beta_2,
         return keras.optimizers.Adagrad(learning_rate, epsilon=epsilon)
     return keras.optimizers.RMSprop(learning_rate, epsilon=epsilon)
 
-
-def _refuse(condition, argument, name, why):
-    if condition:
-        raise ValueError(f"`{argument}` does not apply to {name!r}: it {why}")

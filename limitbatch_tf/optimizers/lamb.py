@@ -12,7 +12,7 @@ class LAMB(base.LayerwiseOptimizer):
     """Layer-wise Adaptive Moments for Batch training (You et al., 2019).
 
     Per model variable ``w`` with gradient ``g`` at step ``t`` (LAMB paper,
-    Algorithm 2; shared REFERENCE.md section 2):
+    Algorithm 2; docs/references.md R5):
 
     ```python
     m = beta_1 * m + (1 - beta_1) * g

@@ -12,7 +12,7 @@ class LARS(base.LayerwiseOptimizer):
     """Layer-wise Adaptive Rate Scaling (You, Gitman & Ginsburg, 2017).
 
     Per model variable ``w`` with gradient ``g`` (MLPerf TF2 ResNet-50 form,
-    shared REFERENCE.md section 2; You et al. 2020, appendix 6.3):
+    docs/references.md R3; You et al. 2020, appendix 6.3):
 
     ```python
     # trust ratio, 1 when ||w|| == 0 or ||g|| == 0
@@ -33,6 +33,30 @@ class LARS(base.LayerwiseOptimizer):
     w = w - lr * v                      # nesterov: w -= lr * (momentum * v + r * d)
     ```
 
+    With ``clip=True`` (NVIDIA apex's LARC "clip" mode,
+    ``apex/parallel/LARC.py``) the ratio is clipped against the current
+    learning rate before it scales the step:
+
+    ```python
+    # apex: adaptive_lr = trust_coefficient * ||w|| / (||g|| + wd * ||w|| + eps)
+    #       adaptive_lr = min(adaptive_lr / lr, 1)     # clip mode
+    #       grad = (g + wd * w) * adaptive_lr; SGD(momentum) step at lr
+    r = min(r / lr, 1)                  # where both norms > 0 and lr > 0
+    ```
+
+    so the per-layer rate ``lr * r`` is ``min(eeta * ||w|| / (...), lr)``:
+    the trust ratio itself becomes the layer's learning rate, never above
+    the global one (apex: "the learning rate is set to
+    ``min(optimizer_lr, local_lr)``"). apex's LARC wraps torch SGD, whose
+    momentum buffer is lr-free: that is ``lr_after_momentum=True`` here; the
+    default (lr inside the buffer) differs only when lr changes between
+    steps. Where a norm is 0 the ratio stays 1, unclipped, as apex leaves
+    such a gradient unscaled (apex also skips the weight decay of a
+    variable whose gradient is exactly 0; here ``d = g + wd * w`` as in
+    every LARS step). At ``lr == 0`` the clipped ratio is 1, as
+    ``min(r / 0, 1)`` is in apex. ``trust_ratios`` telemetry records the
+    clipped ratio (the factor that multiplies lr).
+
     Variables excluded from adaptation use ``r = 1``; variables excluded
     from weight decay use ``wd = 0``. By default every variable of rank <= 1
     (biases, BatchNorm gamma/beta) is excluded from both.
@@ -51,6 +75,9 @@ class LARS(base.LayerwiseOptimizer):
             Defaults to False (MLPerf ``||g|| + wd * ||w||``).
         lr_after_momentum: bool, ``w -= lr * v`` with an lr-free buffer.
             Defaults to False (MLPerf, lr inside the buffer).
+        clip: bool, apex LARC's clip mode: per-layer rate
+            ``min(trust ratio, lr)`` instead of ``trust ratio * lr``.
+            Defaults to False (MLPerf LARS scales).
         exclude_vectors: bool, exclude rank <= 1 variables from weight
             decay and adaptation. Defaults to True.
         exclude_from_weight_decay: list of regexes on variable paths.
@@ -63,12 +90,13 @@ class LARS(base.LayerwiseOptimizer):
         - [You et al., 2017](https://arxiv.org/abs/1708.03888), Algorithm 1.
         - MLPerf training v0.7 ResNet-50 TF2, ``lars_optimizer.py``.
         - [You et al., 2020](https://arxiv.org/abs/2006.08517), Table 3.
+        - NVIDIA apex, ``apex/parallel/LARC.py`` (``LARC.step``, clip mode).
     """
 
     def __init__(self, learning_rate=1.0, momentum=0.9, nesterov=False,
                  eeta=1e-3, epsilon=0.0, weight_decay=0.0,
                  decayed_grad_norm=False, lr_after_momentum=False,
-                 exclude_vectors=True, exclude_from_weight_decay=None,
+                 clip=False, exclude_vectors=True, exclude_from_weight_decay=None,
                  exclude_from_adaptation=None, name=None, **kwargs):
         super().__init__(
             learning_rate=learning_rate, weight_decay=weight_decay,
@@ -86,7 +114,8 @@ class LARS(base.LayerwiseOptimizer):
                 f"`epsilon` must be a float >= 0; received {epsilon!r}")
         for flag_name, flag in (("nesterov", nesterov),
                                 ("decayed_grad_norm", decayed_grad_norm),
-                                ("lr_after_momentum", lr_after_momentum)):
+                                ("lr_after_momentum", lr_after_momentum),
+                                ("clip", clip)):
             if not isinstance(flag, bool):
                 raise ValueError(
                     f"`{flag_name}` must be a bool; received {flag!r}")
@@ -96,6 +125,7 @@ class LARS(base.LayerwiseOptimizer):
         self.epsilon = float(epsilon)  # never `epsilon or default`: 0 stays 0
         self.decayed_grad_norm = decayed_grad_norm
         self.lr_after_momentum = lr_after_momentum
+        self.clip = clip
 
     def build(self, var_list):
         if self.built:
@@ -129,6 +159,13 @@ class LARS(base.LayerwiseOptimizer):
                 denominator = g_norm + wd * w_norm + self.epsilon
                 positive = tf.logical_and(w_norm > 0, g_norm > 0)
             ratio = tr.safe_ratio(self.eeta * w_norm, denominator, positive)
+            if self.clip:
+                # apex LARC: min(adaptive_lr / lr, 1); 1 at lr == 0
+                # (r / 0 = inf there) and where a norm is 0 (unscaled).
+                clipped = tf.where(
+                    lr > 0, tf.minimum(tf.math.divide_no_nan(ratio, lr), 1.0),
+                    tf.ones_like(ratio))
+                ratio = tf.where(positive, clipped, ratio)
             self._record_trust_ratio(index, ratio)
         scaled_lr = lr if ratio is None else lr * ratio
         if self.momentum == 0:
@@ -151,5 +188,6 @@ class LARS(base.LayerwiseOptimizer):
             "epsilon": self.epsilon,
             "decayed_grad_norm": self.decayed_grad_norm,
             "lr_after_momentum": self.lr_after_momentum,
+            "clip": self.clip,
         })
         return config

@@ -1,6 +1,6 @@
 """Which variables skip weight decay and which skip layer-wise adaptation.
 
-MLPerf ResNet-50 practice (shared REFERENCE.md section 2): biases and
+MLPerf ResNet-50 practice (docs/references.md, R4): biases and
 BatchNorm gamma/beta - the variables of rank <= 1 - are excluded from both
 the L2 weight decay and the trust ratio. On top of that rank rule, explicit
 regular expressions (``re.search`` on the variable path, e.g.

@@ -37,10 +37,11 @@ def build_schedule(peak_lr, *, total_steps, steps_per_epoch, warmup_steps=0,
     | "cyclical" | triangle between ``end_lr`` and ``peak_lr``               |
 
     Arguments that belong to one decay (``poly_power``, ``step_*``,
-    ``cycle_*``, a non-"step" ``cosine_granularity``, ``coarse_epochs``, a
-    non-zero ``end_lr`` for "constant"/"step") raise a ValueError with any
-    other decay, so that no setting is silently ignored. A zero-length warmup
-    is no warmup, whatever ``warmup`` and ``warmup_start_lr`` say.
+    ``cycle_*``, ``cosine_granularity``, ``coarse_epochs``, ``end_lr``) are
+    ignored by the others: the factory trusts a validated Config, whose
+    ``check_applies`` (``config.APPLIES_TO``) refuses such flags. A
+    zero-length warmup is no warmup, whatever ``warmup`` and
+    ``warmup_start_lr`` say.
 
     Args:
         peak_lr: learning rate at the end of the warmup (already scaled to
@@ -83,11 +84,6 @@ def build_schedule(peak_lr, *, total_steps, steps_per_epoch, warmup_steps=0,
     check_choice("decay", decay, DECAYS)
     end_lr = check_number("end_lr", end_lr, minimum=0.0)
     check_choice("cosine_granularity", cosine_granularity, COSINE_GRANULARITIES)
-    _reject_foreign_arguments(
-        decay, end_lr=end_lr, poly_power=poly_power,
-        step_boundaries_epochs=step_boundaries_epochs, step_factor=step_factor,
-        cycle_steps=cycle_steps, cycle_start=cycle_start,
-        cosine_granularity=cosine_granularity, coarse_epochs=coarse_epochs)
     decay_steps = total_steps - warmup_steps
     if decay != "constant" and decay_steps < 1:
         raise ValueError(
@@ -118,28 +114,6 @@ def build_schedule(peak_lr, *, total_steps, steps_per_epoch, warmup_steps=0,
                   shape=warmup)
 
 
-def _reject_foreign_arguments(decay, **kwargs):
-    """Raises if an argument of one decay is set for another decay."""
-    owners = {
-        "poly_power": ("poly", None),
-        "step_boundaries_epochs": ("step", ()),
-        "step_factor": ("step", None),
-        "cycle_steps": ("cyclical", None),
-        "cycle_start": ("cyclical", "min"),
-        "coarse_epochs": ("cosine", None),
-    }
-    for name, (owner, unset) in owners.items():
-        value = kwargs[name]
-        is_set = (tuple(value) != ()) if name == "step_boundaries_epochs" else value != unset
-        if is_set and decay != owner:
-            raise ValueError(f"`{name}` applies only to decay={owner!r}, got decay={decay!r}.")
-    if kwargs["cosine_granularity"] != "step" and decay != "cosine":
-        raise ValueError(
-            f"`cosine_granularity` applies only to decay='cosine', got decay={decay!r}.")
-    if kwargs["end_lr"] != 0.0 and decay in ("constant", "step"):
-        raise ValueError(f"`end_lr` has no effect with decay={decay!r}; leave it 0.")
-
-
 def _cosine(peak_lr, decay_steps, end_lr, steps_per_epoch, warmup_steps,
             granularity, coarse_epochs):
     if granularity == "coarse":
@@ -148,8 +122,6 @@ def _cosine(peak_lr, decay_steps, end_lr, steps_per_epoch, warmup_steps,
         coarse_epochs = check_number("coarse_epochs", coarse_epochs, minimum=0.0,
                                      minimum_inclusive=False)
         block = coarse_epochs * steps_per_epoch
-    elif coarse_epochs is not None:
-        raise ValueError('`coarse_epochs` applies only to cosine_granularity="coarse".')
     elif granularity == "epoch":
         block = steps_per_epoch
     else:

@@ -1,24 +1,29 @@
 """train.run(config): one training run from a validated Config to results.json.
 
 Data flows one way: config -> strategy -> data, model, optimizer -> host
-loop -> telemetry -> results. The loop knows nothing of which optimizer or
-model it runs; it counts update steps, which is what the optimizer's
-``iterations`` counts too, and resumes from the latest checkpoint.
+loop -> telemetry -> results. ``run`` reads as three parts: ``setup`` builds
+a ``Run`` (everything the loop needs, restored from the latest checkpoint),
+``train`` runs host loops until ``why_stop`` gives a reason, and the
+``Record`` writes results.json. The loop knows nothing of which optimizer
+or model it runs; it counts update steps, which is what the optimizer's
+``iterations`` counts too. (flax's ImageNet example's ``train_and_evaluate``
+and big_vision's loop are split the same way.)
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import math
-import os
 import time
+from typing import Optional
 
 import keras
 import tensorflow as tf
 
-from limitbatch_tf import distribute, optimizers, schedules
+from limitbatch_tf import distribute, optimizers, rundir, schedules
 from limitbatch_tf.config import Config, ConfigError
 from limitbatch_tf.data import registry as data_registry
+from limitbatch_tf.data import micro_batch
 from limitbatch_tf.data.base import StepLayout, eval_steps
 from limitbatch_tf.losses import per_example_cross_entropy
 from limitbatch_tf.models import registry as model_registry
@@ -27,8 +32,7 @@ from limitbatch_tf.train.checkpoint import Checkpointer
 from limitbatch_tf.train.mlperf_log import MlperfLog
 from limitbatch_tf.train.preemption import PreemptionWatcher
 from limitbatch_tf.train.probes import Probes
-from limitbatch_tf.train.results import (RESULTS_FILE, machine, read_json,
-                                         versions, write_json_atomic)
+from limitbatch_tf.train.record import Record
 from limitbatch_tf.train.steps import StepFunctions
 from limitbatch_tf.train.telemetry import Telemetry
 
@@ -59,13 +63,10 @@ class Plan:
 
 def make_plan(config: Config, num_train: int, num_replicas: int) -> Plan:
     """Resolves batch size, step layout and durations for a dataset."""
-    full = config.batch_size == "full"
-    batch = num_train if full else int(config.batch_size)
-    if batch > num_train:
-        raise ConfigError(f"--batch_size={batch} exceeds the {num_train} "
-                          f"training examples of --dataset={config.dataset}")
-    layout = StepLayout.resolve(batch, num_replicas, config.micro_batch_size,
-                                allow_padding=full or config.pad_batches)
+    # Full batch (also --batch_size=N_train) and the automatic micro-batch
+    # live in data/micro_batch.py.
+    layout = micro_batch.step_layout(config, num_train, num_replicas)
+    batch = layout.global_batch
     if ("noise_scale" in config.probes()
             and layout.per_replica_batch == layout.global_batch):
         # McCandlish et al.'s estimator needs gradients at two batch sizes:
@@ -165,27 +166,38 @@ def _current_lr(optimizer) -> float:
     return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 
-def run(config: Config, strategy=None) -> dict:
-    """Trains and evaluates as ``config`` says; returns the results dict.
+@dataclasses.dataclass
+class Run:
+    """What ``setup`` builds for one run; ``step`` is the only moving part."""
 
-    ``strategy`` defaults to the one the config names; the command line
-    builds it before importing Keras (see main.py).
-    """
-    config.validate()
-    start_time = time.time()
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
+    config: Config
+    strategy: object
+    source: object  # data.base source: info, eval_splits, datasets
+    plan: Plan
+    model: object
+    optimizer: object
+    steps: StepFunctions
+    probes: Probes
+    checkpointer: Checkpointer
+    telemetry: Telemetry
+    mlperf: MlperfLog
+    record: Record
+    train_iter: object
+    eval_iters: dict
+    step: int
 
-    # --- hardware ----------------------------------------------------------
-    if strategy is None:
-        strategy = distribute.build_strategy(config.strategy, config.tpu,
-                                             config.num_cpu_replicas)
+    @property
+    def epoch(self) -> float:
+        return self.plan.epoch(self.step)
+
+
+def setup(config: Config, strategy, start_time: float) -> Run:
+    """Everything a run needs, validated before anything is written, then
+    restored from the model_dir's latest checkpoint."""
     if not distribute.is_chief(strategy):
         # Every worker must take part in saving; only the chief's files count.
-        config = dataclasses.replace(config, model_dir=os.path.join(
+        config = dataclasses.replace(config, model_dir=rundir.join(
             config.model_dir, f"worker{distribute.task_id(strategy)}"))
-
-    # --- data (validated before anything is written) -----------------------
     crop_area_range, crop_aspect_range = config.crop_ranges()
     source = data_registry.build_source(
         config.dataset, config.data_dir, config.validation_examples,
@@ -196,7 +208,8 @@ def run(config: Config, strategy=None) -> dict:
     plan = make_plan(config, source.info.num_train,
                      strategy.num_replicas_in_sync)
     layout = plan.layout
-    build_optimizer(config, plan.schedule)  # validate flags before writing
+    with strategy.scope():  # built once; it also validates the flags
+        optimizer = build_optimizer(config, plan.schedule)
     bn_span = model_registry.bn_span_of(config, layout)
     precision = set_precision(config, strategy, bn_span, layout)
     if layout.micro_batches > 1 and layout.num_replicas > 1:
@@ -215,7 +228,6 @@ def run(config: Config, strategy=None) -> dict:
               f"replica, {layout.num_replicas} replicas)", flush=True)
     mlperf.init_start(config, plan, sum(source.eval_splits.values()), bn_span)
 
-    # --- model and optimizer -----------------------------------------------
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         try:
@@ -223,7 +235,6 @@ def run(config: Config, strategy=None) -> dict:
                                                config, layout)
         except ValueError as e:  # BN span / group that the layout cannot hold
             raise ConfigError(f"--model={config.model}: {e}") from None
-        optimizer = build_optimizer(config, plan.schedule)
         if precision == "mixed_float16":
             # float16 gradients underflow without it (Micikevicius et al.
             # 2018); Keras's dynamic loss scaling, which steps.py honours.
@@ -231,10 +242,10 @@ def run(config: Config, strategy=None) -> dict:
         optimizer.build(model.trainable_variables)
     if config.print_exclusions:
         _print_exclusions(optimizer)
-    previous = read_json(os.path.join(config.model_dir, RESULTS_FILE)) or {}
+    record = Record(config.model_dir, resuming, start_time)
     probes = Probes(config.probes(), strategy, model,
                     getattr(optimizer, "inner_optimizer", optimizer), layout,
-                    previous.get("telemetry") if resuming else None)
+                    record.previous_telemetry)
     steps = StepFunctions(
         strategy, model, optimizer, layout,
         loss_fn=functools.partial(per_example_cross_entropy,
@@ -244,7 +255,6 @@ def run(config: Config, strategy=None) -> dict:
         measure_gradients=probes.measure_gradients,
         jit_compile=config.jit_compile)
 
-    # --- checkpoint ----------------------------------------------------------
     # Dropout's SeedGenerator states are not tracked by the model's
     # checkpoint; saving them makes a resumed run draw the same masks.
     rng_states = [v.value for v in model.variables
@@ -258,129 +268,159 @@ def run(config: Config, strategy=None) -> dict:
     if resuming:
         print(f"resuming {config.model_dir} at step {step}", flush=True)
 
-    # --- input ---------------------------------------------------------------
     seed = config.seed
     train_iter = iter(strategy.distribute_datasets_from_function(
         lambda ctx: source.train_dataset(ctx, layout, seed, start_step=step)))
     eval_iters = {split: iter(strategy.distribute_datasets_from_function(
         lambda ctx, s=split: source.eval_dataset(ctx, layout, s).repeat()))
         for split in source.eval_splits}
+    record.begin(
+        step, config=config.to_dict(), global_batch_size=layout.global_batch,
+        num_train_examples=plan.num_train, total_steps=plan.total_steps,
+        step_layout=dataclasses.asdict(layout),
+        peak_learning_rate=plan.peak_lr,
+        num_replicas=strategy.num_replicas_in_sync,
+        strategy=type(strategy).__name__, bn_span=bn_span,
+        precision=precision, jit_compile=config.jit_compile)
+    telemetry = Telemetry(config.model_dir, plan.total_steps,
+                          layout.global_batch)
+    return Run(config, strategy, source, plan, model, optimizer, steps, probes,
+               checkpointer, telemetry, mlperf, record, train_iter, eval_iters,
+               step)
 
-    telemetry = Telemetry(config.model_dir, plan.total_steps, layout.global_batch)
-    results = {
-        "status": "running", "diverged_step": None,
-        "config": config.to_dict(), "global_batch_size": layout.global_batch,
-        "num_train_examples": plan.num_train, "total_steps": plan.total_steps,
-        "step_layout": dataclasses.asdict(layout),
-        "peak_learning_rate": plan.peak_lr,
-        "num_replicas": strategy.num_replicas_in_sync,
-        "strategy": type(strategy).__name__, "bn_span": bn_span,
-        "precision": precision, "jit_compile": config.jit_compile,
-        # Evaluations after the restored step belong to the lost future.
-        "history": [h for h in previous.get("history", [])
-                    if resuming and h["step"] <= step],
-        "versions": versions(), "machine": machine(),
-    }
-    results_path = os.path.join(config.model_dir, RESULTS_FILE)
 
-    def evaluate():
-        metrics = {}
-        for split, iterator in eval_iters.items():
-            n = eval_steps(source.eval_splits[split], layout)
-            loss, correct, top5, count = steps.eval_loop(
-                iterator, tf.constant(n)).numpy()
-            split_metrics = {"loss": loss / count, "accuracy": correct / count,
-                             "top5_accuracy": top5 / count}
-            telemetry.eval_done(step, plan.epoch(step), split, split_metrics)
-            prefix = "eval" if split == "test" else split
-            metrics.update({f"{prefix}_{k}": float(v)
-                            for k, v in split_metrics.items()})
-        return metrics
+def evaluate(run: Run) -> dict:
+    """Every eval split's loss and accuracies at the current step."""
+    metrics = {}
+    for split, iterator in run.eval_iters.items():
+        n = eval_steps(run.source.eval_splits[split], run.plan.layout)
+        loss, correct, top5, count = run.steps.eval_loop(
+            iterator, tf.constant(n)).numpy()
+        split_metrics = {"loss": loss / count, "accuracy": correct / count,
+                         "top5_accuracy": top5 / count}
+        run.telemetry.eval_done(run.step, run.epoch, split, split_metrics)
+        prefix = "eval" if split == "test" else split
+        metrics.update({f"{prefix}_{k}": float(v)
+                        for k, v in split_metrics.items()})
+    return metrics
 
-    def save_results(status, metrics, train_loss):
-        results["telemetry"] = probes.results()
-        results.update(status=status, steps=step,
-                       epochs_completed=plan.epoch(step),
-                       wall_time_s=time.time() - start_time + previous.get(
-                           "wall_time_s", 0.0) * resuming)
-        results["metrics"] = dict(metrics, train_loss=train_loss)
-        write_json_atomic(results_path, results)
 
-    # --- loop ----------------------------------------------------------------
-    metrics = previous.get("metrics", {}) if resuming else {}
-    train_loss = metrics.get("train_loss", float("nan"))
-    best_loss = previous.get("best_train_loss", float("inf")) if resuming else float("inf")
-    status = "running"
-    mlperf.init_stop_run_start()
-    block_open = False
+def why_stop(run: Run, non_finite: bool = False,
+             preempted: Optional[str] = None) -> Optional[str]:
+    """The status the run stops with after the current host loop, or None.
+
+    In order: a non-finite loss ("diverged"); a loss above --unstable_factor
+    times the best so far ("unstable"); a termination signal ("preempted");
+    the last step ("completed").
+    """
+    config, record = run.config, run.record
+    if non_finite:
+        print(f"diverged at step {run.step}: non-finite loss", flush=True)
+        return rundir.DIVERGED
+    if (config.unstable_factor is not None
+            and record.train_loss > config.unstable_factor * record.best_loss):
+        print(f"unstable at step {run.step}: loss {record.train_loss:.4g} > "
+              f"{config.unstable_factor} x best {record.best_loss:.4g}",
+              flush=True)
+        return rundir.UNSTABLE
+    if preempted:
+        return rundir.PREEMPTED
+    if run.step >= run.plan.total_steps:
+        return rundir.COMPLETED
+    return None
+
+
+def _train_steps(run: Run, n: int) -> bool:
+    """Runs one host loop of up to ``n`` steps; True on a non-finite loss."""
+    tic = time.time()
+    loss_sum, done, bad, small_sq, big_sq = run.steps.train_loop(
+        run.train_iter, tf.constant(n))
+    done, bad = int(done), int(bad)
+    seconds = time.time() - tic
+    run.step += done
+    if bad >= 0:
+        return True
+    run.record.trained(float(loss_sum) / done)
+    run.telemetry.train_loop_done(run.step, run.epoch, run.record.train_loss,
+                                  _current_lr(run.optimizer), done, seconds)
+    run.probes.after_loop(run.step, done, float(small_sq), float(big_sq),
+                          run.telemetry)
+    return False
+
+
+def _evaluate_and_log(run: Run) -> None:
+    run.mlperf.end_block()
+    metrics = evaluate(run)
+    run.probes.at_eval(run.step, run.telemetry)
+    run.mlperf.eval(run.epoch, metrics["eval_accuracy"])
+    run.record.evaluated(metrics, step=run.step, epoch=run.epoch,
+                         **run.probes.history_fields())
+
+
+def _save(run: Run, status: str) -> dict:
+    return run.record.save(status, run.step, run.epoch, run.probes.results())
+
+
+def train(run: Run) -> str:
+    """Host loops until ``why_stop`` gives a reason; returns that status.
+
+    Each host loop ends at the next evaluation or checkpoint boundary. A
+    diverged or unstable run stops at once; otherwise the step's evaluation
+    and checkpoint (with results.json) are written before it stops.
+    """
+    config, plan = run.config, run.plan
+    every = config.checkpoint_every_steps
+    status = why_stop(run)
     with PreemptionWatcher() as watcher:
-        while step < plan.total_steps:
-            next_eval = plan.next_eval(step)
-            if not block_open:
-                first_epoch = math.floor(plan.epoch(step))
-                mlperf.block_start(first_epoch, math.ceil(
-                    plan.epoch(next_eval)) - first_epoch)
-                block_open = True
+        while status is None:
+            next_eval = plan.next_eval(run.step)
+            run.mlperf.ensure_block(run.epoch, plan.epoch(next_eval))
             boundary = next_eval
-            if config.checkpoint_every_steps:
-                every = config.checkpoint_every_steps
-                boundary = min(boundary, (step // every + 1) * every)
-            n = min(config.steps_per_loop, boundary - step)
-            tic = time.time()
-            loss_sum, done, bad, small_sq, big_sq = steps.train_loop(
-                train_iter, tf.constant(n))
-            done, bad = int(done), int(bad)
-            seconds = time.time() - tic
-            step += done
-            if bad >= 0:
-                status = "diverged"
-                print(f"diverged at step {step}: non-finite loss", flush=True)
+            if every:
+                boundary = min(boundary, (run.step // every + 1) * every)
+            non_finite = _train_steps(
+                run, min(config.steps_per_loop, boundary - run.step))
+            status = why_stop(run, non_finite, watcher.requested)
+            if status in rundir.FAILED:
                 break
-            train_loss = float(loss_sum) / done
-            telemetry.train_loop_done(step, plan.epoch(step), train_loss,
-                                      _current_lr(optimizer), done, seconds)
-            probes.after_loop(step, done, float(small_sq), float(big_sq),
-                              telemetry)
-            best_loss = results["best_train_loss"] = min(best_loss, train_loss)
-            if (config.unstable_factor is not None
-                    and train_loss > config.unstable_factor * best_loss):
-                status = "unstable"
-                print(f"unstable at step {step}: loss {train_loss:.4g} > "
-                      f"{config.unstable_factor} x best {best_loss:.4g}",
-                      flush=True)
-                break
-            if step == next_eval:
-                mlperf.block_stop(first_epoch)
-                block_open = False
-                metrics = evaluate()
-                probes.at_eval(step, telemetry)
-                mlperf.eval(plan.epoch(step), metrics["eval_accuracy"])
-                results["history"].append(dict(
-                    metrics, step=step, epoch=plan.epoch(step),
-                    train_loss=train_loss, **probes.history_fields()))
-            if step == next_eval or (config.checkpoint_every_steps and
-                                     step % config.checkpoint_every_steps == 0):
-                checkpointer.save(step)
-                save_results("running", metrics, train_loss)
-                telemetry.flush()
-            if watcher.requested:
-                checkpointer.save(step)
-                status = "preempted"
-                print(f"preempted by {watcher.requested} at step {step}; "
+            if run.step == next_eval:
+                _evaluate_and_log(run)
+            if run.step == next_eval or (every and run.step % every == 0):
+                run.checkpointer.save(run.step)
+                _save(run, rundir.RUNNING)
+                run.telemetry.flush()
+            if status == rundir.PREEMPTED:
+                run.checkpointer.save(run.step)
+                print(f"preempted by {watcher.requested} at step {run.step}; "
                       f"checkpoint saved", flush=True)
-                break
-    if status in ("diverged", "unstable"):
-        results["diverged_step"] = step
-    if status == "running":
-        status = "completed"
-        if not metrics:  # resumed a finished run: report its final numbers
-            metrics = evaluate()
-    if block_open:
-        mlperf.block_stop(first_epoch)
-    mlperf.run_stop(status)
-    mlperf.close()
-    save_results(status, metrics, train_loss)
-    telemetry.flush()
-    print(f"{status}: step {step} " + " ".join(
-        f"{k} {v:.4f}" for k, v in sorted(metrics.items())), flush=True)
+    return status
+
+
+def run(config: Config, strategy=None) -> dict:
+    """Trains and evaluates as ``config`` says; returns the results dict.
+
+    ``strategy`` defaults to the one the config names; the command line
+    builds it before importing Keras (see main.py).
+    """
+    config.validate()
+    start_time = time.time()
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    if strategy is None:
+        strategy = distribute.build_strategy(
+            config.strategy, config.tpu, config.num_cpu_replicas,
+            tpu_init_timeout=config.tpu_init_timeout)
+    run_ = setup(config, strategy, start_time)
+    run_.mlperf.init_stop_run_start()
+    status = train(run_)
+    if status == rundir.COMPLETED and not run_.record.metrics:
+        # Resumed a finished run: report its final numbers.
+        run_.record.metrics = evaluate(run_)
+    run_.mlperf.run_stop(status)
+    run_.mlperf.close()
+    results = _save(run_, status)
+    run_.telemetry.flush()
+    print(f"{status}: step {run_.step} " + " ".join(
+        f"{k} {v:.4f}" for k, v in sorted(run_.record.metrics.items())),
+        flush=True)
     return results

@@ -15,6 +15,7 @@ without warning leaves its log without run_stop. Check a log with
 from __future__ import annotations
 
 import logging
+import math
 import os
 import platform
 
@@ -46,6 +47,7 @@ class MlperfLog:
         self._handler = logging.FileHandler(self.path)
         self._logger.addHandler(self._handler)
         self._mllogger = MLLogger(logger=self._logger)
+        self._block_first_epoch = None  # an open block's first epoch
 
     def event(self, key, value=None, **metadata):
         self._mllogger.event(key=key, value=value, metadata=metadata or None)
@@ -77,15 +79,28 @@ class MlperfLog:
         self._mllogger.end(key=C.INIT_STOP)
         self._mllogger.start(key=C.RUN_START)
 
-    def block_start(self, first_epoch: int, epoch_count: int):
+    def ensure_block(self, epoch: float, next_eval_epoch: float):
+        """Opens a block of the epochs up to the next evaluation, unless one
+        is open (MLPerf: a block is the training between two evaluations)."""
+        if self._block_first_epoch is not None:
+            return
+        first = math.floor(epoch)
+        self._block_first_epoch = first
         self._mllogger.start(key=C.BLOCK_START, metadata=dict(
-            first_epoch_num=first_epoch, epoch_count=max(epoch_count, 1)))
+            first_epoch_num=first,
+            epoch_count=max(math.ceil(next_eval_epoch) - first, 1)))
 
-    def block_stop(self, first_epoch: int):
-        self._mllogger.end(key=C.BLOCK_STOP,
-                           metadata=dict(first_epoch_num=first_epoch))
+    def end_block(self):
+        """Closes the open block, if any."""
+        if self._block_first_epoch is None:
+            return
+        self._mllogger.end(key=C.BLOCK_STOP, metadata=dict(
+            first_epoch_num=self._block_first_epoch))
+        self._block_first_epoch = None
 
     def eval(self, epoch: float, accuracy: float):
+        """An evaluation, which ends the current block."""
+        self.end_block()
         m = self._mllogger
         m.start(key=C.EVAL_START, metadata=dict(epoch_num=epoch))
         m.event(key=C.EVAL_ACCURACY, value=accuracy,
@@ -93,6 +108,7 @@ class MlperfLog:
         m.end(key=C.EVAL_STOP, metadata=dict(epoch_num=epoch))
 
     def run_stop(self, status: str):
+        self.end_block()
         self._mllogger.end(key=C.RUN_STOP, metadata=dict(
             status=C.SUCCESS if status == "completed" else C.ABORTED))
         self._handler.flush()

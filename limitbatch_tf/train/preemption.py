@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import threading
 
-EXIT_PREEMPTED = 3
+from limitbatch_tf.rundir import EXIT_PREEMPTED  # noqa: F401  (re-exported)
 
 
 class PreemptionWatcher:

@@ -1,12 +1,9 @@
-"""results.json: everything a study needs from one run, written atomically.
+"""What results.json records about the software and machine of a run.
 
-The file is rewritten after every evaluation (status "running") and at the
-end, through a temporary file and a rename, so a run killed at any moment
-leaves the last complete results in place.
+The file itself (its name, atomic writes, statuses) is limitbatch_tf.rundir's.
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -16,8 +13,6 @@ import numpy as np
 import tensorflow as tf
 
 import limitbatch_tf
-
-RESULTS_FILE = "results.json"
 
 
 def versions() -> dict:
@@ -32,20 +27,3 @@ def machine() -> dict:
             "cpu_count": os.cpu_count(),
             "devices": [d.name for d in tf.config.list_logical_devices()],
             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
-
-
-def write_json_atomic(path: str, payload: dict) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True, default=float)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def read_json(path: str):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, json.JSONDecodeError):
-        return None

@@ -1,13 +1,12 @@
-"""The model_dir of a run: config identity, resume or refuse, overwrite."""
+"""The model_dir of a run: config identity, resume or refuse, overwrite.
+
+Through limitbatch_tf.rundir, hence tf.io.gfile: ``--model_dir`` may be a
+local folder or a gs:// (or ram://) URL.
+"""
 from __future__ import annotations
 
-import os
-import shutil
-
+from limitbatch_tf import rundir
 from limitbatch_tf.config import Config, ConfigError
-from limitbatch_tf.train.results import read_json, write_json_atomic
-
-CONFIG_FILE = "config.json"
 
 
 def prepare(config: Config) -> bool:
@@ -18,25 +17,25 @@ def prepare(config: Config) -> bool:
     else's run.
     """
     path = config.model_dir
-    if config.overwrite and os.path.isdir(path):
-        shutil.rmtree(path)
+    if config.overwrite and rundir.isdir(path):
+        rundir.rmtree(path)
     try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"--model_dir={path}: cannot create ({e.strerror})") from None
-    if not os.access(path, os.W_OK):
-        raise ConfigError(f"--model_dir={path}: not writable")
-    config_path = os.path.join(path, CONFIG_FILE)
-    saved = read_json(config_path)
+        rundir.makedirs(path)
+    except Exception as e:  # noqa: BLE001  OSError, or tf.errors.OpError
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ConfigError(f"--model_dir={path}: cannot create ({first})") from None
+    config_path = rundir.join(path, rundir.CONFIG_FILE)
+    saved = rundir.read_json(config_path)
     if saved is not None:
-        mine = config.identity()
-        old = {k: saved.get(k) for k in mine}
-        diff = sorted(k for k in mine if old[k] != mine[k])
-        if diff:
-            details = ", ".join(f"{k}={old[k]!r}->{mine[k]!r}" for k in diff[:4])
-            raise ConfigError(
-                f"--model_dir={path} holds a run with a different config "
-                f"({details}); pass --overwrite or choose another --model_dir")
+        why = rundir.config_difference(saved, config.identity())
+        if why:
+            raise ConfigError(rundir.different_config_message(
+                f"--model_dir={path}", why,
+                "pass --overwrite or choose another --model_dir"))
         return True
-    write_json_atomic(config_path, config.to_dict())
+    try:
+        rundir.write_json(config_path, config.to_dict())
+    except Exception as e:  # noqa: BLE001  OSError, or tf.errors.OpError
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ConfigError(f"--model_dir={path}: not writable ({first})") from None
     return False

@@ -37,8 +37,8 @@ def test_report_tables_pick_by_validation_and_name_failures(tmp_path):
     write_trial(res / "table3" / "adam", "a", 8192, 0.0, status="diverged")
     write_trial(res / "table3" / "rmsprop", "a", 8192, 0.0, status="diverged")
     write_trial(res / "table3" / "rmsprop", "b", 8192, 0.5, status="unstable")
-    _run(res / "regime" / "linear", "l1k", 1024, 0.887, 0.887)
-    _run(res / "regime" / "linear", "l4k", 4096, 0.80, 0.80)
+    _run(res / "regime" / "linear", "l1k", 1024, 0.887, 0.887, lr=0.05)
+    _run(res / "regime" / "linear", "l4k", 4096, 0.80, 0.80, lr=0.05)
     _run(res / "regime" / "lars", "l4k", 4096, 0.89, 0.89, optimizer="lars",
          lr_scaling="sqrt")
     for seed, acc in ((1, 0.885), (2, 0.89)):   # a boundary check's seeds
@@ -57,7 +57,8 @@ def test_report_tables_pick_by_validation_and_name_failures(tmp_path):
     assert "unstable [partial: 2 run(s)] / 98.6%" in text          # rmsprop
     assert "80.0% (lr 0.1) [partial: 1 run(s)] / 99.4%" in text    # lars
     assert "| seeds 1, 2: 88.5%, 89.0% |" in text
-    assert "B_L = 4096" in text and "B_H = 4096" in text  # 80% < 88.56%
+    # 80% < 88.56% fails; 88.7% is within the noise of a 2-seed baseline
+    assert "B_L in (256, 4096]" in text and "undecided at [1024]" in text
     assert "B_simple measured in the baseline runs: 1100" in text
     assert (tmp_path / "figures" / "accuracy_vs_batch.png").stat().st_size > 0
     assert "`table3/sgd`: c.yaml; learning_rate=0.1,0.4" in text

@@ -1,6 +1,7 @@
 """Every plot renders from a small store and writes a non-empty file."""
 import importlib.util
 import os
+import shutil
 
 import pytest
 
@@ -17,7 +18,7 @@ spec.loader.exec_module(plot_tool)
 def trials(tmp_path_factory):
     root = tmp_path_factory.mktemp("store")
     history = [dict(step=s, epoch=e, eval_accuracy=a, eval_loss=1 - a,
-                    train_loss=1.1 - a)
+                    train_loss=1.1 - a, noise_scale_b_simple=50.0 * e)
                for s, e, a in ((10, 10, 0.7), (20, 20, 0.85), (30, 30, 0.9))]
     telemetry = dict(
         weight_distance=[dict(step=s, **{"global": s ** 0.5},
@@ -34,6 +35,9 @@ def trials(tmp_path_factory):
         text = open(cfg_path).read().replace('"tag"', f'"warmup_epochs": {warm}, "tag"')
         open(cfg_path, "w").write(text)
     write_trial(root, "b60k", 60000, 0.7, optimizer="lars", tag="lars")
+    write_trial(root, "b1k", 1024, 0.9, optimizer="lars", tag="lars",
+                history=[dict(step=s, epoch=s / 2, eval_accuracy=a,
+                              train_loss=0.3) for s, a in ((5, 0.5), (12, 0.9))])
     return store.load_store(str(root)), str(root)
 
 
@@ -52,3 +56,30 @@ def test_tool(trials, tmp_path, capsys):
     assert plot_tool.main([str(tmp_path / "none"), "--kind", "curves",
                            "--output", str(out)]) == 2
     assert "error: " in capsys.readouterr().err
+    for kind in ("accuracy_vs_batch", "steps_to_target", "train_longer"):
+        assert plot_tool.main([trials[1], "--kind", kind, "--baseline_store",
+                               trials[1], "--output", str(out)]) == 0
+    assert plot_tool.main([trials[1], "--kind", "steps_to_target",
+                           "--baseline_store", str(tmp_path / "none"),
+                           "--output", str(out)]) == 2
+
+
+def test_failed_runs_are_kept_as_failed_picks(trials, tmp_path):
+    """A batch size where every run of a recipe diverged is drawn (an x on
+    the bottom edge), not dropped: its pick is None."""
+    picks = plots._picks_by_label(trials[0], 30.0)
+    assert picks["lars"][8192].mean == pytest.approx(0.85)
+    assert picks["lars"][60000].mean == pytest.approx(0.7)
+    root = str(tmp_path / "store")
+    shutil.copytree(trials[1], root)
+    write_trial(root + "/extra", "dead", 16384, 0.0, status="diverged",
+                optimizer="lars", tag="lars")
+    picks = plots._picks_by_label(store.load_store(root), 30.0)
+    assert picks["lars"][16384] is None
+
+
+def test_noise_scale_needs_a_recorded_noise_scale(tmp_path):
+    write_trial(tmp_path, "b", 256, 0.9)
+    with pytest.raises(plots.PlotError, match="noise scale"):
+        plots.noise_scale(store.load_store(str(tmp_path)),
+                          str(tmp_path / "n.png"))

@@ -216,3 +216,36 @@ def test_best_skips_diverged_and_follows_the_goal(tmp_path):
     assert (row["status"], row["eval_accuracy"], row["diverged_step"]) == (
         "diverged", "", 2)
     json.dumps(row)  # plain values only
+
+
+def test_cpu_slots_split_the_cpus_into_disjoint_shares(monkeypatch):
+    monkeypatch.setattr(grid.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4},
+                        raising=False)
+    slots = grid.cpu_slots(2)
+    assert slots == [frozenset({0, 1, 2}), frozenset({3, 4})]
+    assert grid.cpu_slots(5) == [frozenset({i}) for i in range(5)]
+    assert grid.cpu_slots(6) == [None] * 6      # more trials than CPUs
+    assert grid.cpu_slots(1) == [None]          # one at a time: all CPUs
+    assert grid.cpu_slots(2, pin=False) == [None, None]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux only")
+def test_parallel_trials_run_on_disjoint_cpus(tmp_path, monkeypatch):
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs two CPUs")
+    made = grid.make_trials(grid.expand([Axis("seed", (0, 1, 2, 3))]), str(tmp_path))
+    probe = ("import json, os, sys, time; d = sys.argv[1]; "
+             "os.makedirs(d, exist_ok=True); time.sleep(0.3); "
+             "json.dump(sorted(os.sched_getaffinity(0)), open(d + '/cpus.json', 'w')); "
+             "json.dump({'status': 'completed', 'metrics': {}}, "
+             "open(d + '/results.json', 'w'))")
+
+    def argv_of(t):
+        return [sys.executable, "-c", probe, t.model_dir]
+
+    grid.execute(made, argv_of, parallel=2, log=lambda s: None, poll_s=0.02)
+    seen = [json.load(open(os.path.join(t.model_dir, "cpus.json"))) for t in made]
+    shares = {tuple(s) for s in seen}
+    assert shares == {tuple(sorted(s)) for s in grid.cpu_slots(2)}
+    assert all(len(s) == len(cpus) // 2 for s in seen)

@@ -24,8 +24,11 @@ TECHNIQUE = {
     # Placeholders equal to rung 1 until the grid has run: may change nothing.
     "2_tuned": ({"learning_rate", "warmup_epochs"}, set()),
     "3_label_smoothing": ({"label_smoothing"}, {"label_smoothing"}),
+    # LARS brings its own LR scale (docs/recipes.md): a LARS peak LR set
+    # directly, not momentum SGD's linearly scaled one.
     "4_lars": ({"optimizer", "lars_eeta", "lars_epsilon", "weight_decay",
-                "layerwise", "trust_ratio_bounds"}, {"optimizer"}),
+                "layerwise", "trust_ratio_bounds", "learning_rate",
+                "lr_scaling"}, {"optimizer"}),
 }
 IMAGENET_PAPER = ("0.0977%", "2.712%", "4.563%", "4.226%", "18.95%")
 BN_SPANS = {"imagenet": 128, "cifar10": 125}  # ghost BN on every rung
@@ -64,6 +67,13 @@ def test_each_rung_adds_only_its_technique(dataset):
     base = rungs[0]
     assert (base["lr_scaling"], base["lr_decay"]) == ("linear", "cosine")
     assert base["clip_global_norm"] > 0 and base["momentum"] == 0.9
+
+
+def test_imagenet_rungs_share_weight_decay():
+    """The B0 = 256 baseline's 1e-4 on every rung: rung 4 changes the
+    optimizer, not the regulariser too."""
+    decays = {rung: _load("imagenet", rung).get("weight_decay") for rung in RUNGS}
+    assert set(decays.values()) == {0.0001}, decays
 
 
 def test_the_diff_check_can_fail():

@@ -107,11 +107,23 @@ def test_sweep_store_best_per_batch_size_and_resume(tmp_path, fake_main, capsys)
     assert spec["axes"]["batch_size"] == ["256", "1024"]
     assert spec["set"] == {"lr_scaling": "linear"}
     assert "| 256 |" in (store / "sweep.md").read_text()
+    commands = dict(line.split("\t") for line in
+                    (store / "commands.txt").read_text().splitlines())
+    assert sorted(commands) == ids
+    one = "batch_size=256,seed=1,learning_rate=0.2"
+    assert commands[one] == " ".join(
+        [sys.executable, FAKE, str(store / one), "completed:0.910000"])
     capsys.readouterr()
     # Resumed: nothing is launched again.
     assert sweep.main(argv) == 0
     assert len(fake_main) == 12
     assert "ran 0 trial(s); 12 already finished" in capsys.readouterr().out
+    # commands.txt takes the last launch a trial.log records.
+    with open(store / one / "trial.log", "a") as log:
+        log.write("$ python -m limitbatch_tf.main --seed=1\n")
+    assert sweep.main(argv) == 0
+    assert ("batch_size=256,seed=1,learning_rate=0.2\tpython -m "
+            "limitbatch_tf.main --seed=1\n") in (store / "commands.txt").read_text()
 
 
 def test_a_diverged_seed_makes_the_setting_infeasible(tmp_path, fake_main):

@@ -1,6 +1,7 @@
 """Model shapes and parameter counts pinned to their references."""
 import numpy as np
 import pytest
+import keras
 import tensorflow as tf
 
 from limitbatch_tf.models import lenet, resnet
@@ -24,6 +25,47 @@ def test_v1_5_strides_the_3x3_convolution():
     assert model.get_layer("stage2_block1_conv2").strides == (2, 2)
     gamma = model.get_layer("stage2_block1_bn3").gamma.numpy()
     assert (gamma == 0).all()   # zero-initialised last BN gamma
+
+
+def _fixed_padding_conv(x, kernel, stride):
+    """MLPerf's conv2d_fixed_padding: pad (k-1)//2 before
+    and the rest after, then VALID (v0.6 resnet_model.py fixed_padding)."""
+    k = kernel.shape[0]
+    before = (k - 1) // 2
+    pad = [[0, 0], [before, k - 1 - before], [before, k - 1 - before], [0, 0]]
+    return tf.nn.conv2d(tf.pad(x, pad), kernel, stride, "VALID")
+
+
+@pytest.mark.parametrize("layer, input_layer", [
+    ("stem_conv", None), ("stage2_block1_conv2", "stage2_block1_relu1")])
+def test_strided_convolutions_pad_as_mlperf(layer, input_layer):
+    """The 7x7/2 stem and the 3x3/2 convolutions equal the reference's
+    explicit padding (Keras's "same" would pad 2/3 and 0/1 and differ)."""
+    model = resnet.resnet50_v1_5(num_classes=10, input_shape=(64, 64, 3))
+    conv = model.get_layer(layer)
+    source = model.input if input_layer is None else model.get_layer(input_layer).output
+    probe = keras.Model(model.input, [source, conv.output])
+    inputs, outputs = probe(tf.random.normal([2, 64, 64, 3], seed=1))
+    expected = _fixed_padding_conv(inputs, conv.kernel, conv.strides[0])
+    np.testing.assert_allclose(outputs.numpy(), expected.numpy(), rtol=1e-4, atol=1e-4)
+    same = tf.nn.conv2d(inputs, conv.kernel, conv.strides[0], "SAME")
+    assert not np.allclose(same.numpy(), expected.numpy(), atol=1e-3)
+
+
+def test_imagenet_initialisers_are_mlperf():
+    """Convolutions: variance scaling (fan-in, 1, truncated normal);
+    classifier: N(0, 0.01) (v0.6 resnet_model.py l.305, l.522)."""
+    model = resnet.resnet50_v1_5()
+    for layer in model.layers:
+        if "conv" in layer.name and hasattr(layer, "kernel"):
+            init = layer.kernel_initializer.get_config()
+            assert (init["scale"], init["mode"], init["distribution"]) == (
+                1.0, "fan_in", "truncated_normal"), layer.name
+    kernel = model.get_layer("stage4_block3_conv2").kernel.numpy()
+    fan_in = 3 * 3 * 512
+    assert abs(kernel.std() - np.sqrt(1.0 / fan_in)) < 0.05 * np.sqrt(1.0 / fan_in)
+    logits = model.get_layer("logits").kernel.numpy()
+    assert abs(logits.std() - 0.01) < 0.0005 and abs(logits.mean()) < 0.001
 
 
 @pytest.mark.parametrize("size", [32, 64])

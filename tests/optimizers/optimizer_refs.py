@@ -25,7 +25,9 @@ def _ratio(num, den, ok, bounds=None):
 
 def lars(params, grads, lrs, *, momentum=0.9, nesterov=False, eeta=1e-3,
          epsilon=0.0, wd=0.0, decayed_grad_norm=False,
-         lr_after_momentum=False, decay_mask, adapt_mask):
+         lr_after_momentum=False, clip=False, decay_mask, adapt_mask):
+    """MLPerf LARS; ``clip=True`` is apex LARC's clip mode (LARC.step):
+    adaptive_lr = min(adaptive_lr / lr, 1) where both norms are > 0."""
     w = [np.array(p, np.float64) for p in params]
     v = [np.zeros_like(x) for x in w]
     out = []
@@ -42,6 +44,9 @@ def lars(params, grads, lrs, *, momentum=0.9, nesterov=False, eeta=1e-3,
                 else:
                     r = _ratio(eeta * wn, gn + lam * wn + epsilon,
                                wn > 0 and gn > 0)
+                ok = wn > 0 and (dn if decayed_grad_norm else gn) > 0
+                if clip and ok:
+                    r = min(r / lr, 1.0) if lr > 0 else 1.0  # r / 0 = inf
             if momentum == 0:
                 w[i] = w[i] - lr * r * d
             elif lr_after_momentum:

@@ -30,6 +30,49 @@ def test_matches_numpy_reference(case):
     h.assert_histories_close(history, expected)
 
 
+CLIP_CASES = {
+    "clip": {},
+    "clip_lr_after_momentum": {"lr_after_momentum": True},
+    "clip_nesterov": {"nesterov": True},
+    "clip_no_momentum": {"momentum": 0.0},
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLIP_CASES))
+def test_clip_matches_numpy_reference_of_apex_larc(case):
+    """apex LARC clip mode: per-layer rate min(trust ratio, lr). eeta=0.05
+    puts the ratio (~0.25) between the schedule's lrs 0.2 and 0.5, so both
+    sides of the min are taken; the schedule's lr-0 steps and exact-zero
+    gradients cover the unclipped ratio-1 cases."""
+    kwargs = {"momentum": 0.9, "eeta": 0.05, "weight_decay": 1e-2,
+              "clip": True, **CLIP_CASES[case]}
+    params, grads = h.make_problem(seed=5)
+    history, _ = h.run_eager(LARS(h.lr_schedule(), **kwargs), params, grads)
+    ref_kwargs = dict(kwargs, wd=kwargs.pop("weight_decay"))
+    expected = refs.lars(params, grads, h.lr_values(), **ref_kwargs,
+                         **h.default_masks())
+    h.assert_histories_close(history, expected)
+    unclipped = refs.lars(params, grads, h.lr_values(),
+                          **dict(ref_kwargs, clip=False), **h.default_masks())
+    assert not np.allclose(expected[-1][0], unclipped[-1][0])
+
+
+def test_clip_takes_both_sides_of_the_min():
+    """The per-layer rate is min(r, lr): r below lr passes, r above is cut."""
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(6, 4)).astype(np.float32)
+    g = (0.1 * rng.normal(size=(6, 4))).astype(np.float32)
+    r = 0.1 * np.linalg.norm(w) / np.linalg.norm(g)
+    for lr, rate in ((10 * r, r), (r / 10, r / 10)):
+        opt = LARS(float(lr), momentum=0.0, eeta=0.1, clip=True)
+        history, _ = h.run_eager(opt, [w], [[g]],
+                                 shapes=(("dense", (6, 4), "normal"),))
+        step = w.astype(np.float64) - np.asarray(history[-1][0], np.float64)
+        np.testing.assert_allclose(step, rate * g, rtol=1e-4)
+        np.testing.assert_allclose(float(opt.trust_ratios["dense/kernel"]),
+                                   rate / lr, rtol=1e-5)
+
+
 def test_regex_exclusions_and_trust_ratio_telemetry():
     params, grads = h.make_problem(seed=2, steps=12)
     opt = LARS(0.5, weight_decay=1e-2, exclude_from_weight_decay=["conv"],
@@ -75,7 +118,7 @@ def test_weight_decay_is_not_keras_decoupled_decay():
 @pytest.mark.parametrize("kwargs, match", [
     ({"momentum": 1.0}, "momentum"), ({"eeta": 0.0}, "eeta"),
     ({"epsilon": -1.0}, "epsilon"), ({"weight_decay": -1.0}, "weight_decay"),
-    ({"nesterov": 1}, "nesterov"),
+    ({"nesterov": 1}, "nesterov"), ({"clip": "yes"}, "clip"),
     ({"exclude_from_weight_decay": "bias"}, "list"),
     ({"exclude_from_adaptation": ["("]}, "invalid regular expression"),
 ])

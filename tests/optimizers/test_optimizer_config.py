@@ -93,24 +93,6 @@ def test_factory_values_reach_the_optimizer():
     assert klamb.weight_decay == 0.01  # Keras's decoupled decay, by design
 
 
-@pytest.mark.parametrize("name, kwargs, match", [
-    ("nadam", {}, "expected one of"),
-    ("lars", {"layerwise": True}, "already layer-wise"),
-    ("momentum", {"trust_ratio_bounds": (0, 1)}, "trust_ratio_bounds"),
-    ("adam", {"exclude_from_adaptation": ["x"]}, "exclude_from_adaptation"),
-    ("adam", {"nesterov": True}, "nesterov"),
-    ("lars", {"epsilon": 1e-7}, "lars_epsilon"),
-    ("lamb", {"lars_epsilon": 1e-7}, "lars_epsilon"),
-    ("adam", {"layerwise": True, "lars_eeta": 1e-2}, "lars_eeta"),
-    ("keras_lamb", {"exclude_from_weight_decay": ["x"]}, "no exclusions"),
-    ("momentum", {"exclude_vectors": False}, "exclude_vectors"),
-    ("keras_lamb", {"exclude_vectors": False}, "exclude_vectors"),
-])
-def test_factory_refuses(name, kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        build_optimizer(name, 0.1, **kwargs)
-
-
 def test_factory_unknown_name_lists_all_names():
     with pytest.raises(ValueError) as info:
         build_optimizer("adamw", 0.1)

@@ -1,19 +1,13 @@
-"""tools/plot_schedule.py writes a PNG for configured schedules."""
-import importlib.util
-import pathlib
-
+"""limitbatch-plot-schedule (tools/plot_schedule.py) writes a PNG for
+configured schedules."""
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from limitbatch_tf.cli import plot_schedule
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location(
-        "plot_schedule", ROOT / "tools" / "plot_schedule.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return plot_schedule
 
 
 @pytest.mark.parametrize("flags", [
@@ -52,6 +46,10 @@ def test_bad_config_is_an_error(tool, tmp_path):
     with pytest.raises(ValueError, match="cycle_steps"):
         tool.main(["--num_examples=100", "--batch_size=10", "--peak_lr=1",
                    "--total_steps=50", "--decay=cyclical", f"--output={tmp_path}/a.png"])
+    with pytest.raises(ValueError, match="--poly_power applies to --decay=poly only"):
+        tool.main(["--num_examples=100", "--batch_size=10", "--peak_lr=1",
+                   "--total_steps=50", "--decay=cosine", "--poly_power=2",
+                   f"--output={tmp_path}/c.png"])
     with pytest.raises(SystemExit):  # argparse: total duration missing
         tool.main(["--num_examples=100", "--batch_size=10", "--peak_lr=1",
                    f"--output={tmp_path}/b.png"])
