@@ -98,5 +98,9 @@ def test_bad_calibration_and_missing_run(tmp_path, capsys):
 
 
 def test_repository_calibration_table_loads():
-    rows = tool.predict.load_calibration(tool.DEFAULT_CALIBRATION)
+    """The default table (relative to the repository root) parses."""
+    from limitbatch_tf.cli import forecast as cli
+    from limitbatch_tf.forecast import predict
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    rows = predict.load_calibration(os.path.join(root, cli.DEFAULT_CALIBRATION))
     assert isinstance(rows, list)
