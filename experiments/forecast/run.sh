@@ -22,6 +22,8 @@
 # 1024, 2 LR candidates, a 0.02-CPU-hour budget, into /tmp/forecast_smoke).
 set -u
 cd "$(dirname "$0")/../.."
+# This checkout's package, whatever else is installed (tools/*.py are shims).
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 HERE=experiments/forecast
 SMOKE=${SMOKE:-0}
 if [ "$SMOKE" = 1 ]; then

@@ -67,6 +67,14 @@ def _factors(text):
     return out
 
 
+def recipe_of(args, extra) -> dict:
+    """What every trial shares: the config's identity, less what the search
+    sets per trial (the find_limit ledger is valid for this recipe only)."""
+    config = trials.resolve_config(args.config, (), extra)
+    owned = ("batch_size", "learning_rate", "epochs", "seed", "lr_scaling")
+    return {k: v for k, v in config.identity().items() if k not in owned}
+
+
 def settings_from(args, extra) -> search.Settings:
     """Search settings from the flags and the recipe's config."""
     config = trials.resolve_config(args.config, (), extra)
@@ -119,7 +127,8 @@ def main(argv=None, trainer=None) -> int:
             trainer.check(search.TrialSpec(settings.base_batch,
                                            search.round_lr(settings.base_lr),
                                            0, float(settings.epochs)))
-        s = search.Search(settings, trainer, args.store)
+        s = search.Search(settings, trainer, args.store,
+                          recipe=recipe_of(args, extra))
         summary = s.run()
     except (ConfigError, predict.ForecastError, ValueError) as e:
         return fail(str(e))

@@ -117,8 +117,12 @@ class Search:
     """One find_limit search over a store; ``run()`` returns the summary."""
 
     def __init__(self, settings: Settings, trainer: Callable[[TrialSpec], TrialResult],
-                 store: str, log=print):
+                 store: str, log=print, recipe: Optional[dict] = None):
+        """``recipe``: what the trials share besides their spec (the main
+        job's config identity); a ledger written for another is refused,
+        since its results would be replayed as this recipe's."""
         self.s, self.trainer, self.store, self.log = settings, trainer, store, log
+        self.recipe = recipe
         if settings.base_batch < 1 or settings.max_batch < 2 * settings.base_batch:
             raise ValueError(f"max batch {settings.max_batch} must be at least "
                              f"twice the base batch {settings.base_batch}")
@@ -145,13 +149,23 @@ class Search:
         except ValueError as e:
             raise ValueError(f"{self._path()}: malformed JSON ({e}); move it "
                              f"away to start the search afresh") from None
+        if data.get("recipe") != self.recipe:
+            saved = data.get("recipe") or {}
+            mine = self.recipe or {}
+            diff = sorted(k for k in set(saved) | set(mine)
+                          if saved.get(k) != mine.get(k))
+            raise ValueError(
+                f"{self._path()} was written for a different recipe ("
+                + ", ".join(f"{k}={saved.get(k)!r}->{mine.get(k)!r}"
+                            for k in diff[:4])
+                + "); choose another --store")
         for row in data.get("trials", []):
             spec = TrialSpec(**row["spec"])
             self.ledger[spec.key] = (spec, TrialResult(**row["result"]))
 
     def _save(self, summary=None):
         os.makedirs(self.store, exist_ok=True)
-        data = {"settings": dataclasses.asdict(self.s),
+        data = {"settings": dataclasses.asdict(self.s), "recipe": self.recipe,
                 "trials": [{"spec": dataclasses.asdict(sp),
                             "result": dataclasses.asdict(r)}
                            for sp, r in self.ledger.values()],
@@ -325,6 +339,13 @@ class Search:
         except BudgetSpent as e:
             self.stopped = f"budget: the next trial ({e}) would exceed it"
         summary = self.summary()
+        open_ = [f"{n} at {summary[n]['undecided']}" for n in ("b_l", "b_h")
+                 if summary[n] and summary[n]["undecided"]]
+        if self.stopped == "bracketed" and open_:
+            # Undecided cells at max_seeds were navigated as "not passing".
+            summary["stopped"] = self.stopped = (
+                f"bracketed, but undecided at {self.s.max_seeds} seeds: "
+                + "; ".join(open_))
         self._save(summary)
         return summary
 
@@ -356,8 +377,10 @@ def format_summary(summary: dict) -> str:
         if not b:
             lines.append(f"{label}: not reached")
             continue
-        where = (f"({b['lo']}, {b['hi']}]" if name == "b_l"
-                 else f"[{b['lo']}, {b['hi']})")
+        lo, hi = ("?" if x is None else x for x in (b["lo"], b["hi"]))
+        where = f"({lo}, {hi}]" if name == "b_l" else f"[{lo}, {hi})"
+        if b["hi"] is None:
+            where += " (no decided failure above it among the sizes run)"
         lines.append(f"{label} in {where}"
                      + (f"; undecided at {b['undecided']}" if b["undecided"] else "")
                      + (f"; non-monotone at {b['non_monotone']}"

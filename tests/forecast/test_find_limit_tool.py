@@ -93,3 +93,20 @@ def test_tool_script_loads():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.main is find_limit.main
+
+
+def test_a_store_of_another_recipe_is_refused(tmp_path, capsys):
+    """The ledger would replay the first recipe's results as the second's."""
+    root = str(tmp_path / "store")
+    recipe = _recipe(tmp_path)
+    argv = [f"--store={root}", "--budget_hours=10", "--max_batch=1024"]
+    assert find_limit.main([f"--config={recipe}"] + argv,
+                           trainer=_trainer(recipe, root)) == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    changed = _recipe(other, momentum=0.8)
+    capsys.readouterr()
+    assert find_limit.main([f"--config={changed}"] + argv,
+                           trainer=_trainer(changed, root)) == 2
+    err = capsys.readouterr().err
+    assert "different recipe (momentum=0.9->0.8)" in err

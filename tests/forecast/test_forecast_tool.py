@@ -98,6 +98,7 @@ def test_bad_calibration_and_missing_run(tmp_path, capsys):
 
 
 def test_repository_calibration_table_loads():
+    """The default table (relative to the repository root) parses."""
     from limitbatch_tf.cli import forecast as cli
     from limitbatch_tf.forecast import predict
     root = os.path.join(os.path.dirname(__file__), "..", "..")

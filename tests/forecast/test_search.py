@@ -122,3 +122,35 @@ def test_adds_seeds_only_where_undecided(tmp_path):
 def test_bad_settings():
     with pytest.raises(ValueError, match="at least twice"):
         search.Search(_settings(max_batch=256), SimulatedTrainer(), "/tmp/x")
+
+
+class BorderlineTrainer:
+    """Deterministic: the baseline's seeds 0.900/0.902/0.898 (bar 0.8955);
+    linear scaling 0.90 up to 512, exactly on the bar at 1024 (seeds
+    +-0.003 around it: never decided), 0.80 above; any LR the same."""
+
+    def __call__(self, spec):
+        b = spec.batch_size
+        if b == B0:
+            acc = (0.900, 0.902, 0.898, 0.9, 0.9)[spec.seed]
+        elif b <= 512:
+            acc = 0.90
+        elif b == 1024:
+            acc = 0.995 * 0.90 + (0.003 if spec.seed % 2 else -0.003)
+        else:
+            acc = 0.80
+        return search.TrialResult("completed", acc, acc, None, spec.epochs, 1.0)
+
+
+def test_undecided_at_max_seeds_is_reported_not_hidden(tmp_path):
+    summary = search.Search(_settings(), BorderlineTrainer(), str(tmp_path),
+                            log=lambda m: None).run()
+    v = summary["b_l_verdicts"]["1024"]
+    assert v["verdict"] == "undecided" and v["seeds"] == 5
+    assert summary["b_l"]["undecided"] == [1024]
+    assert summary["b_l"]["lo"] == 512
+    assert "undecided at 5 seeds" in summary["stopped"]
+    # B_H navigates the undecided 1024 as not passing too, so no decided
+    # failure closes its bracket: reported open, with the cell named.
+    assert summary["b_h"]["lo"] == 512 and summary["b_h"]["hi"] is None
+    assert summary["b_h"]["undecided"] == [1024]
