@@ -178,6 +178,7 @@ def test_resnet50_v1_5_two_steps_mirrored_on_two_cpus(tmp_path):
     assert results["config"]["model"] == "resnet50_v1_5"
 
 
+@pytest.mark.slow  # a main-job subprocess (main() in-process: test_bad_input_is_one_clear_line)
 def test_command_line_exit_code(tmp_path):
     """The real CLI: a bad flag exits non-zero with one line on stderr."""
     proc = subprocess.run(
