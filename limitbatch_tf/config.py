@@ -480,8 +480,10 @@ _DECIDED_BY_OPTIMIZER = ("optimizer", "layerwise")
 APPLIES_TO = {
     **{name: _one_of("dataset", ("imagenet",)) for name in IMAGENET_FLAGS},
     "lenet_conv2_filters": _one_of("model", ("lenet_tpu",)),
-    "bn": _one_of("model", MODELS_WITH_BATCH_NORM, ": the others have no batch norm"),
-    "bn_span": _one_of("model", MODELS_WITH_BATCH_NORM, ": the others have no batch norm"),
+    "bn": _one_of("model", MODELS_WITH_BATCH_NORM,
+                  ": the others have no batch norm"),
+    "bn_span": _one_of("model", MODELS_WITH_BATCH_NORM,
+                       ": the others have no batch norm"),
     # Optimizers: You et al. 2020, Table 3; optimizers/factory.py's table.
     "momentum": _one_of("optimizer", ("momentum", "lars")),
     "nesterov": _one_of("optimizer", ("momentum", "lars")),

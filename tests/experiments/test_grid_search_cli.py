@@ -52,6 +52,7 @@ def grid_run(tmp_path_factory):
     return main, argv, base / "out", out.getvalue()
 
 
+@pytest.mark.slow  # grid_run: four main-job subprocesses
 def test_every_cell_ran_once_and_diverged_cells_are_recorded(grid_run):
     _, _, out, stdout = grid_run
     assert "ran 4 trial(s); 0 already finished" in stdout
@@ -72,6 +73,7 @@ def test_every_cell_ran_once_and_diverged_cells_are_recorded(grid_run):
             assert float(r["eval_accuracy"]) == results["metrics"]["eval_accuracy"]
 
 
+@pytest.mark.slow  # grid_run: four main-job subprocesses
 def test_best_markdown_and_heatmap(grid_run):
     _, _, out, stdout = grid_run
     rows = {r["cell"]: r for r in csv.DictReader(open(out / "grid.csv"))}
@@ -90,6 +92,7 @@ def test_best_markdown_and_heatmap(grid_run):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 
 
+@pytest.mark.slow  # grid_run: four main-job subprocesses
 def test_second_invocation_starts_nothing(grid_run, capsys):
     main, argv, out, _ = grid_run
     results = sorted(out.glob("cells/*/results.json"))
@@ -107,6 +110,7 @@ def test_second_invocation_starts_nothing(grid_run, capsys):
     assert "holds a run with a different config (batch_size='32'->'16')" in err
 
 
+@pytest.mark.slow  # grid_run: four main-job subprocesses
 def test_hparams_are_browsable_in_tensorboard(grid_run):
     """TensorBoard's own HParams backend lists the four sessions."""
     _, _, out, _ = grid_run

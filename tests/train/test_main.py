@@ -35,6 +35,7 @@ def _config(data_dir, model_dir, **overrides):
     return Config(**values).validate()
 
 
+@pytest.mark.slow  # two training runs, one on 4 replicas
 def test_one_device_and_mirrored_agree_and_learn(data_dir, tmp_path):
     one = loop.run(_config(data_dir, tmp_path / "one", strategy="one_device"))
     four = loop.run(_config(data_dir, tmp_path / "four", num_cpu_replicas=4))
@@ -135,6 +136,7 @@ def test_model_dir_of_another_config_is_refused(data_dir, tmp_path, capsys):
     assert "different config (learning_rate=0.02->0.1)" in err
 
 
+@pytest.mark.slow  # a main-job subprocess
 def test_command_line_splits_the_cpu(data_dir, tmp_path):
     """The real CLI builds 2 logical CPU replicas before Keras loads."""
     proc = subprocess.run(
@@ -148,6 +150,7 @@ def test_command_line_splits_the_cpu(data_dir, tmp_path):
     assert results["step_layout"]["micro_batches"] == 2
 
 
+@pytest.mark.slow  # ResNet-50 trained twice (preempted, resumed)
 def test_resnet_run_writes_a_compliant_mlperf_log(tmp_path, monkeypatch):
     """ResNet-50 (CIFAR) on tiny synthetic data with ghost BN, preempted
     after step 2 and resumed: the MLPerf compliance checker accepts the
@@ -179,6 +182,7 @@ def test_resnet_run_writes_a_compliant_mlperf_log(tmp_path, monkeypatch):
     assert '"key": "opt_name", "value": "lars"' in log
 
 
+@pytest.mark.slow  # a main-job subprocess
 def test_resnet50_v1_5_two_steps_mirrored_on_two_cpus(tmp_path):
     """Issue 6: the real CLI trains ImageNet ResNet-50 v1.5 on synthetic data
     under MirroredStrategy over 2 logical CPUs, with sync BN (all replicas)
@@ -200,6 +204,7 @@ def test_resnet50_v1_5_two_steps_mirrored_on_two_cpus(tmp_path):
     assert results["config"]["model"] == "resnet50_v1_5"
 
 
+@pytest.mark.slow  # a main-job subprocess (main() in-process: test_bad_input_is_one_clear_line)
 def test_command_line_exit_code(tmp_path):
     """The real CLI: a bad flag exits non-zero with one line on stderr."""
     proc = subprocess.run(

@@ -13,6 +13,8 @@ import tensorflow as tf
 from fakedata import write_mnist_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+# Every test here starts two or three main-job processes: run with -m slow.
+pytestmark = pytest.mark.slow
 
 
 def _free_ports(n):

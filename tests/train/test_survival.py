@@ -57,6 +57,7 @@ def _final_weights(model_dir):
     return path, {n: reader.get_tensor(n) for n in names}
 
 
+@pytest.mark.slow  # four main-job subprocesses, one killed, one preempted
 def test_killed_and_preempted_run_resumes_to_identical_weights(data_dir, tmp_path):
     reference = tmp_path / "reference"
     subprocess.run(_cli(data_dir, reference), cwd=REPO, check=True,

@@ -27,7 +27,9 @@ def pytest_args(argv, environ):
     if not argv:
         raise ValueError("pytest_runner: expected the test file as first argument")
     # The runfiles tree is read-only: no .pytest_cache, no .pyc next to sources.
-    args = [argv[0], "-p", "no:cacheprovider", "-q", *argv[1:]]
+    # -m "": every test of the file, the slow ones too (setup.cfg's addopts
+    # leave them out of the default pytest run).
+    args = [argv[0], "-p", "no:cacheprovider", "-q", "-m", "", *argv[1:]]
     if environ.get("XML_OUTPUT_FILE"):
         args.append("--junitxml=" + environ["XML_OUTPUT_FILE"])
     if environ.get("TESTBRIDGE_TEST_ONLY"):
