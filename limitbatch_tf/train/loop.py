@@ -198,6 +198,23 @@ class Run:
         return self.plan.epoch(self.step)
 
 
+def _input_iterator(strategy, dataset_fn):
+    """An iterator over ``dataset_fn``'s batches for ``strategy``.
+
+    One CPU device (every sweep trial on this project's machines) iterates
+    the dataset itself: the iterator tf.distribute wraps around it runs
+    tf.data's autotuning model thread whatever the dataset's options say,
+    and deleting that iterator at the end of a run waited for the thread's
+    sleep (11.9 s after 70 s of iteration, 35 s after a 10-epoch run; a
+    plain iterator: 0.0 s; benchmarks/README.md, issue 16.3). OneDevice
+    replicas take plain tensors, so the batches are the same.
+    """
+    if (isinstance(strategy, tf.distribute.OneDeviceStrategy)
+            and "CPU" in strategy.extended.worker_devices[0].upper()):
+        return iter(dataset_fn(tf.distribute.InputContext(1, 0, 1)))
+    return iter(strategy.distribute_datasets_from_function(dataset_fn))
+
+
 def setup(config: Config, strategy, start_time: float) -> Run:
     """Everything a run needs, validated before anything is written, then
     restored from the model_dir's latest checkpoint."""
@@ -278,10 +295,10 @@ def setup(config: Config, strategy, start_time: float) -> Run:
         print(f"resuming {config.model_dir} at step {step}", flush=True)
 
     seed = config.seed
-    train_iter = iter(strategy.distribute_datasets_from_function(
-        lambda ctx: source.train_dataset(ctx, layout, seed, start_step=step)))
-    eval_iters = {split: iter(strategy.distribute_datasets_from_function(
-        lambda ctx, s=split: source.eval_dataset(ctx, layout, s).repeat()))
+    train_iter = _input_iterator(strategy, lambda ctx: source.train_dataset(
+        ctx, layout, seed, start_step=step))
+    eval_iters = {split: _input_iterator(
+        strategy, lambda ctx, s=split: source.eval_dataset(ctx, layout, s).repeat())
         for split in source.eval_splits}
     record.begin(
         step, config=config.to_dict(), global_batch_size=layout.global_batch,
