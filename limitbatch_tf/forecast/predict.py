@@ -35,8 +35,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import statistics
+
+from limitbatch_tf import rundir
 
 WINDOW_START = 2.0 / 3.0  # the last third of training, by steps
 TRAJECTORY_KEYS = ("noise_scale_grad_sq", "noise_scale_trace_sigma")
@@ -91,17 +92,23 @@ def b_crit_from_history(history, window_start: float = WINDOW_START,
                         max(ratios, default=float("nan")))
 
 
+def _load_json(path: str, label: str, hint: str = ""):
+    """JSON at ``path`` (through tf.io.gfile once TensorFlow is loaded); a
+    ForecastError naming ``label`` when it cannot be read or parsed."""
+    text = rundir.read_text(path)
+    if text is None:
+        raise ForecastError(f"{label}: cannot read (missing or unreadable)"
+                            + (f"; {hint}" if hint else ""))
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise ForecastError(f"{label}: malformed JSON ({e})") from None
+
+
 def read_run(run_dir: str) -> CritEstimate:
     """The B_crit forecast of the run in ``run_dir`` (its results.json)."""
-    path = os.path.join(run_dir, "results.json")
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except OSError as e:
-        raise ForecastError(f"{path}: cannot read ({e.strerror}); expected "
-                            f"the model_dir of a finished run") from None
-    except ValueError as e:
-        raise ForecastError(f"{path}: malformed JSON ({e})") from None
+    path = rundir.join(run_dir, rundir.RESULTS_FILE)
+    data = _load_json(path, path, "expected the model_dir of a finished run")
     if not isinstance(data, dict) or not isinstance(data.get("history"), list):
         raise ForecastError(f"{path}: not a results.json of limitbatch_tf "
                             f"(no history list)")
@@ -149,14 +156,7 @@ ROW_KEYS = ("workload", "family", "b_crit_forecast", "b_l", "b_h")
 
 def load_calibration(path: str) -> list:
     """The rows of a calibration table (format: experiments/forecast/README.md)."""
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except OSError as e:
-        raise ForecastError(f"--calibration={path}: cannot read "
-                            f"({e.strerror})") from None
-    except ValueError as e:
-        raise ForecastError(f"--calibration={path}: malformed JSON ({e})") from None
+    data = _load_json(path, f"--calibration={path}")
     rows = data.get("rows") if isinstance(data, dict) else None
     if not isinstance(rows, list):
         raise ForecastError(f"--calibration={path}: expected an object with "
