@@ -13,11 +13,10 @@ import limitbatch_tf  # noqa: F401  (sets TF env vars before TF loads)
 from absl import app, flags, logging
 
 from limitbatch_tf.flags import config_from_flags, define_flags
+from limitbatch_tf.rundir import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_PREEMPTED
 
 define_flags()
 FLAGS = flags.FLAGS
-EXIT_BAD_INPUT = 2
-EXIT_DIVERGED = 4
 
 
 def main(argv):
@@ -56,7 +55,6 @@ def main(argv):
 
 def exit_code(status: str, on_divergence: str) -> int:
     """0 for a finished run or a recorded divergence; distinct codes otherwise."""
-    from limitbatch_tf.train.preemption import EXIT_PREEMPTED
     if status == "preempted":
         return EXIT_PREEMPTED
     if status in ("diverged", "unstable") and on_divergence == "fail":

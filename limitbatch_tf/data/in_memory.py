@@ -13,12 +13,11 @@ import tensorflow as tf
 from limitbatch_tf.data import base
 
 # The pipeline is one vectorised gather per batch: tf.data's autotuning has
-# nothing to tune, and with it on, destroying the training iterator at the
-# end of a run waited idle for up to a minute (a wait that grew with the
-# run's length, as the autotuning thread's sleep period doubles up to 60 s);
-# with it off the deletion took 0.00-0.01 s (py-spy and per-local timings,
-# benchmarks/README.md). So autotuning is off here, with fixed parallelism
-# and prefetch depth.
+# nothing to tune here, so it is off, with fixed parallelism and prefetch
+# depth. (The minute-long wait at the end of a run first blamed on it came
+# from the iterator tf.distribute wraps around a dataset, which runs the
+# autotuning thread whatever these options say: train/loop.py
+# _input_iterator, benchmarks/README.md.)
 PARALLEL_CALLS = 2
 PREFETCH = 2
 
