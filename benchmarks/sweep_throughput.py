@@ -8,6 +8,8 @@ trials per hour and the ratio to the first layout. Layouts alternate over
 round of the default takes ~40 min on 2 cores: run it on an idle machine.
 
   python benchmarks/sweep_throughput.py --layouts=1,2 --rounds=1
+  # before/after: layout 1 of an older checkout (git worktree) vs today's 2
+  python benchmarks/sweep_throughput.py --layouts=/work/wt-before@1,2
   python benchmarks/sweep_throughput.py --epochs=2 --batch_sizes=4096,8192  # smoke
 """
 import argparse
@@ -23,18 +25,29 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = "256,512,...,32768,full"
 
 
-def run_sweep(store, parallel, epochs, sizes):
+def parse_layout(spec):
+    """``N`` (this checkout, --parallel=N) or ``CHECKOUT@N`` (the sweep tool
+    and package of another checkout, e.g. a git worktree of an older commit,
+    so "before" and "after" run side by side on the same machine)."""
+    checkout, _, n = spec.rpartition("@")
+    return (os.path.abspath(checkout) if checkout else ROOT), int(n)
+
+
+def run_sweep(store, layout, epochs, sizes):
     """One sweep into ``store``; returns (seconds, trials, sum of wall_time_s)."""
-    argv = [sys.executable, os.path.join(ROOT, "tools", "sweep.py"),
-            f"--config={os.path.join(ROOT, 'experiments/fashion_mnist/recipe.yaml')}",
+    checkout, parallel = layout
+    argv = [sys.executable, os.path.join(checkout, "tools", "sweep.py"),
+            f"--config={os.path.join(checkout, 'experiments/fashion_mnist/recipe.yaml')}",
             f"--batch_sizes={sizes}", "--seeds=0", f"--store={store}",
             f"--parallel={parallel}", "--lr_scaling=sqrt",
             "--tune", "learning_rate=0.1", "--set", f"epochs={epochs}",
             # the recipe's 2 warmup epochs of 30, kept in proportion
             "--set", f"warmup_epochs={epochs / 15:g}",
             "--metric=validation_accuracy"]
+    env = dict(os.environ, PYTHONPATH=checkout)  # trials import its package
     tic = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, cwd=checkout,
+                   env=env)
     seconds = time.perf_counter() - tic
     walls = []
     for folder, _, files in os.walk(store):
@@ -47,24 +60,27 @@ def run_sweep(store, parallel, epochs, sizes):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--layouts", default="1,2",
-                   help="Comma-separated --parallel values to compare.")
+                   help="Comma-separated layouts to compare: N (--parallel=N)"
+                        " or CHECKOUT@N; ratios are to the first.")
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--epochs", type=float, default=30)
     p.add_argument("--batch_sizes", default=SIZES)
     args = p.parse_args(argv)
-    layouts = [int(x) for x in args.layouts.split(",")]
+    layouts = args.layouts.split(",")
     per_hour = {n: [] for n in layouts}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             order = layouts if r % 2 == 0 else layouts[::-1]
             for n in order:
-                store = os.path.join(tmp, f"r{r}-p{n}")
-                seconds, count, walls = run_sweep(store, n, args.epochs,
-                                                  args.batch_sizes)
+                store = os.path.join(tmp, f"r{r}-{layouts.index(n)}")
+                checkout, parallel = parse_layout(n)
+                seconds, count, walls = run_sweep(store, (checkout, parallel),
+                                                  args.epochs, args.batch_sizes)
                 per_hour[n].append(3600 * count / seconds)
-                print(f"round {r} --parallel={n}: {count} trials in "
+                print(f"round {r} {n}: {count} trials in "
                       f"{seconds:.0f} s ({per_hour[n][-1]:.1f}/h); recorded "
-                      f"run time {walls:.0f} s, outside it {seconds * n - walls:.0f}"
+                      f"run time {walls:.0f} s, outside it "
+                      f"{seconds * parallel - walls:.0f}"
                       f" trial-seconds", flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{args.epochs:g} epochs, batch sizes {args.batch_sizes}, "
@@ -72,7 +88,7 @@ def main(argv=None):
     base = statistics.median(per_hour[layouts[0]])
     for n in layouts:
         med = statistics.median(per_hour[n])
-        print(f"--parallel={n:<3} {med:8.1f} trials/hour  ratio {med / base:.3f}")
+        print(f"{n:<24} {med:8.1f} trials/hour  ratio {med / base:.3f}")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from common import interleaved, ratio_table
 from limitbatch_tf.data import base
 from limitbatch_tf.data.in_memory import InMemorySource
 from limitbatch_tf.models import lenet
+from limitbatch_tf.train import loop
 from limitbatch_tf.train.steps import StepFunctions
 
 
@@ -55,8 +56,9 @@ def host_loop(source, global_batch, micro, steps):
         optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
         optimizer.build(model.trainable_variables)
     fns = StepFunctions(strategy, model, optimizer, layout, _ce)
-    iterator = iter(strategy.distribute_datasets_from_function(
-        lambda c: source.train_dataset(c, layout, seed=0)))
+    # the main job's iterator (one CPU device iterates the dataset itself)
+    iterator = loop.input_iterator(
+        strategy, lambda c: source.train_dataset(c, layout, seed=0))
     run = lambda: fns.train_loop(iterator, tf.constant(steps))  # noqa: E731
     run()
     return run

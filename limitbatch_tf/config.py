@@ -270,11 +270,19 @@ class Config:
         "CPU/GPU (TPU steps are always XLA-compiled). Not with cross-replica "
         "BN groups: their all-reduce runs outside XLA.", identity=False)
     eval_every_epochs: float = _field(
-        1.0, "Evaluate (and checkpoint) every this many epochs.",
-        minimum=1e-9, identity=False)
+        1.0, "Evaluate (and, without --checkpoint_every_epochs, checkpoint) "
+        "every this many epochs.", minimum=1e-9, identity=False)
     checkpoint_every_steps: Optional[int] = _field(
         None, "Also checkpoint every N update steps (default: only at "
         "evaluations and at the end).", minimum=1, identity=False)
+    checkpoint_every_epochs: Optional[float] = _field(
+        None, "Checkpoint every this many epochs instead of at each "
+        "evaluation (an ImageNet checkpoint is ~200 MB; MLPerf evaluates "
+        "every 4 epochs without one). Evaluations still write results.json; "
+        "a resumed run restarts from the last checkpoint. (TensorFlow's "
+        "async checkpointer fails on Keras 3 variables: docs/recipes.md.)",
+        minimum=1e-9,
+        identity=False)
     deterministic: bool = _field(
         False, "tf.config.experimental.enable_op_determinism(): bitwise "
         "reproducible runs and resumes, at some speed cost.", identity=False)

@@ -7,7 +7,6 @@ reach into a running loop. No TensorFlow import here, so tools start fast.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import math
 import os
@@ -49,20 +48,6 @@ class Trial:
         return self.status in rundir.FINISHED
 
     @property
-    def technique(self) -> tuple:
-        """Everything that defines the recipe except the seed (groups seeds)."""
-        skip = {"seed", "model_dir", "data_dir", "overwrite", "strategy", "tpu",
-                "num_cpu_replicas", "steps_per_loop", "eval_every_epochs",
-                "checkpoint_every_steps", "deterministic", "on_divergence",
-                "telemetry", "print_exclusions"}
-        # A setting recorded as its default, or not recorded at all (a run
-        # made before the flag existed), is the same recipe.
-        defaults = _config_defaults()
-        return tuple(sorted((k, json.dumps(v)) for k, v in self.config.items()
-                            if k not in skip and not (
-                                k in defaults and v == defaults[k])))
-
-    @property
     def planned_epochs(self) -> float:
         """The --epochs the run was given (steps round up, so the epochs it
         completes overshoot by up to one step), else the epochs completed."""
@@ -96,13 +81,6 @@ class Trial:
         last = rows[-1]
         return last.get("eval_accuracy"), last.get(
             "validation_loss", last.get("eval_loss"))
-
-
-@functools.lru_cache(maxsize=1)
-def _config_defaults() -> dict:
-    """Config's field defaults (config.py imports no TensorFlow)."""
-    from limitbatch_tf.config import Config
-    return {name: default for name, _, default, _ in Config.field_specs()}
 
 
 def _trial(path: str, data: dict) -> Trial:

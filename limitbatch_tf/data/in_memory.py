@@ -17,7 +17,7 @@ from limitbatch_tf.data import base
 # depth. (The minute-long wait at the end of a run first blamed on it came
 # from the iterator tf.distribute wraps around a dataset, which runs the
 # autotuning thread whatever these options say: train/loop.py
-# _input_iterator, benchmarks/README.md.)
+# input_iterator, benchmarks/README.md.)
 PARALLEL_CALLS = 2
 PREFETCH = 2
 

@@ -9,7 +9,7 @@
 
 All are registered Keras serializables (package "limitbatch_tf").
 """
-from limitbatch_tf.optimizers.base import LayerwiseOptimizer
+from limitbatch_tf.optimizers.masked import MaskedOptimizer
 from limitbatch_tf.optimizers.coupled_decay import CoupledWeightDecay
 from limitbatch_tf.optimizers.factory import NAMES as OPTIMIZER_NAMES
 from limitbatch_tf.optimizers.factory import build_optimizer
@@ -19,7 +19,7 @@ from limitbatch_tf.optimizers.layerwise import LayerwiseTrustRatio
 from limitbatch_tf.optimizers.masks import format_report
 
 __all__ = [
-    "CoupledWeightDecay", "LAMB", "LARS", "LayerwiseOptimizer",
+    "CoupledWeightDecay", "LAMB", "LARS", "MaskedOptimizer",
     "LayerwiseTrustRatio", "OPTIMIZER_NAMES", "build_optimizer",
     "format_report",
 ]

@@ -2,12 +2,12 @@
 lr-multiplicative Keras optimizer used without layer-wise adaptation."""
 import keras
 
-from limitbatch_tf.optimizers import base
-from limitbatch_tf.optimizers import wrapping
+from limitbatch_tf.optimizers import _numerics as numerics
+from limitbatch_tf.optimizers import wrapper
 
 
 @keras.saving.register_keras_serializable(package="limitbatch_tf")
-class CoupledWeightDecay(wrapping.InnerOptimizerWrapper):
+class CoupledWeightDecay(wrapper.InnerOptimizerWrapper):
     """Runs ``inner`` on the L2-regularised gradient ``g + wd * w``.
 
     This is weight decay as the large-batch papers use it for their
@@ -27,7 +27,7 @@ class CoupledWeightDecay(wrapping.InnerOptimizerWrapper):
     rate, so Keras SGD momentum keeps its lr-inside-the-buffer form.
 
     Args:
-        inner: unbuilt Keras optimizer of a type in ``wrapping.SUPPORTED``;
+        inner: unbuilt Keras optimizer of a type in ``wrapper.SUPPORTED``;
             its learning rate (float or schedule) is used.
         weight_decay: float >= 0, L2 coefficient. Defaults to 0.0.
         exclude_vectors: bool, no decay for rank <= 1 variables. Defaults to
@@ -54,6 +54,6 @@ class CoupledWeightDecay(wrapping.InnerOptimizerWrapper):
         """Calls ``inner.update_step`` with the L2-regularised gradient."""
         _, wd, _ = self._settings(variable)
         if wd:
-            gradient = (base.as_float32(gradient)
-                        + wd * base.as_float32(variable))
+            gradient = (numerics.as_float32(gradient)
+                        + wd * numerics.as_float32(variable))
         self.inner.update_step(gradient, variable, learning_rate)

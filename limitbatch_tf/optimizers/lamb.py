@@ -2,13 +2,12 @@
 import keras
 import tensorflow as tf
 
-from limitbatch_tf.optimizers import base
-from limitbatch_tf.optimizers import fused
-from limitbatch_tf.optimizers import trust_ratio as tr
+from limitbatch_tf.optimizers import masked
+from limitbatch_tf.optimizers import _numerics as numerics
 
 
 @keras.saving.register_keras_serializable(package="limitbatch_tf")
-class LAMB(base.LayerwiseOptimizer):
+class LAMB(masked.MaskedOptimizer):
     """Layer-wise Adaptive Moments for Batch training (You et al., 2019).
 
     Per model variable ``w`` with gradient ``g`` at step ``t`` (LAMB paper,
@@ -87,9 +86,9 @@ class LAMB(base.LayerwiseOptimizer):
         self.beta_2 = float(beta_2)
         self.epsilon = float(epsilon)
         self.bias_correction = bias_correction
-        self.weight_norm_clamp = tr.validate_interval(
+        self.weight_norm_clamp = numerics.validate_interval(
             "weight_norm_clamp", weight_norm_clamp, lower_limit=0.0)
-        self.trust_ratio_bounds = tr.validate_interval(
+        self.trust_ratio_bounds = numerics.validate_interval(
             "trust_ratio_bounds", trust_ratio_bounds, lower_limit=0.0)
 
     def build(self, var_list):
@@ -114,31 +113,31 @@ class LAMB(base.LayerwiseOptimizer):
         a 1.3e-5 relative error in the second-moment rate.)
         """
         index, wd, adapt = self._settings(variable)
-        lr = base.as_float32(learning_rate)
+        lr = numerics.as_float32(learning_rate)
         m_var, v_var = self._momentums[index], self._velocities[index]
         scale, epsilon = self._bias_correction()
-        g = tf.cast(base.dense(gradient), m_var.dtype)
+        g = tf.cast(numerics.dense(gradient), m_var.dtype)
         # m -= (1 - beta_1) * (m - g), v likewise: one pass fewer each than
         # assign_add((g - m) * (1 - beta_1)); 1 - beta stays exact (Python).
-        fused.apply_gradient_descent(m_var, 1.0 - self.beta_1, m_var - g)
-        fused.apply_gradient_descent(
+        numerics.apply_gradient_descent(m_var, 1.0 - self.beta_1, m_var - g)
+        numerics.apply_gradient_descent(
             v_var, 1.0 - self.beta_2, v_var - tf.square(g))
-        q = base.as_float32(m_var) / (
-            tf.sqrt(base.as_float32(v_var)) + epsilon)
+        q = numerics.as_float32(m_var) / (
+            tf.sqrt(numerics.as_float32(v_var)) + epsilon)
         if wd:  # u = scale * q + wd * w
-            direction = scale * q + wd * base.as_float32(variable)
-            u_norm, coefficient = tr.l2_norm(direction), 1.0
+            direction = scale * q + wd * numerics.as_float32(variable)
+            u_norm, coefficient = numerics.l2_norm(direction), 1.0
         else:  # u = scale * q; apply scale as a scalar
             direction = q
-            u_norm, coefficient = scale * tr.l2_norm(q), scale
+            u_norm, coefficient = scale * numerics.l2_norm(q), scale
         if adapt:
-            w_norm = tr.clip(tr.l2_norm(variable), self.weight_norm_clamp)
-            ratio = tr.safe_ratio(
+            w_norm = numerics.clip(numerics.l2_norm(variable), self.weight_norm_clamp)
+            ratio = numerics.safe_ratio(
                 w_norm, u_norm, tf.logical_and(w_norm > 0, u_norm > 0),
                 self.trust_ratio_bounds)
             self._record_trust_ratio(index, ratio)
             coefficient = coefficient * ratio
-        fused.apply_gradient_descent(variable, lr * coefficient, direction)
+        numerics.apply_gradient_descent(variable, lr * coefficient, direction)
 
     def _bias_correction(self):
         """(s, eps_eff) as float32 scalars; (1, eps) without correction."""
@@ -158,7 +157,7 @@ class LAMB(base.LayerwiseOptimizer):
             "beta_2": self.beta_2,
             "epsilon": self.epsilon,
             "bias_correction": self.bias_correction,
-            "weight_norm_clamp": base.pair_config(self.weight_norm_clamp),
-            "trust_ratio_bounds": base.pair_config(self.trust_ratio_bounds),
+            "weight_norm_clamp": masked.pair_config(self.weight_norm_clamp),
+            "trust_ratio_bounds": masked.pair_config(self.trust_ratio_bounds),
         })
         return config

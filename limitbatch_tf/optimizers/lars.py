@@ -2,13 +2,12 @@
 import keras
 import tensorflow as tf
 
-from limitbatch_tf.optimizers import base
-from limitbatch_tf.optimizers import fused
-from limitbatch_tf.optimizers import trust_ratio as tr
+from limitbatch_tf.optimizers import masked
+from limitbatch_tf.optimizers import _numerics as numerics
 
 
 @keras.saving.register_keras_serializable(package="limitbatch_tf")
-class LARS(base.LayerwiseOptimizer):
+class LARS(masked.MaskedOptimizer):
     """Layer-wise Adaptive Rate Scaling (You, Gitman & Ginsburg, 2017).
 
     Per model variable ``w`` with gradient ``g`` (MLPerf TF2 ResNet-50 form,
@@ -139,26 +138,26 @@ class LARS(base.LayerwiseOptimizer):
         """Applies one LARS step to ``variable``.
 
         Norms and the ratio are float32; the recursion runs in one fused
-        TF kernel in the variable's dtype (see ``fused``). In the default
+        TF kernel in the variable's dtype (see ``_numerics``). In the default
         form the velocity slot holds Keras SGD's ``-v``
         (ResourceApplyKerasMomentum), in the lr-after form ``+v``.
         """
         index, wd, adapt = self._settings(variable)
-        lr = base.as_float32(learning_rate)
-        g = tf.cast(base.dense(gradient), variable.dtype)
+        lr = numerics.as_float32(learning_rate)
+        g = tf.cast(numerics.dense(gradient), variable.dtype)
         d = g + wd * tf.convert_to_tensor(variable) if wd else g
         ratio = None
         if adapt:
-            w_norm = tr.l2_norm(variable)
+            w_norm = numerics.l2_norm(variable)
             if self.decayed_grad_norm:
-                d_norm = tr.l2_norm(d)
+                d_norm = numerics.l2_norm(d)
                 denominator = d_norm + self.epsilon
                 positive = tf.logical_and(w_norm > 0, d_norm > 0)
             else:
-                g_norm = tr.l2_norm(g)
+                g_norm = numerics.l2_norm(g)
                 denominator = g_norm + wd * w_norm + self.epsilon
                 positive = tf.logical_and(w_norm > 0, g_norm > 0)
-            ratio = tr.safe_ratio(self.eeta * w_norm, denominator, positive)
+            ratio = numerics.safe_ratio(self.eeta * w_norm, denominator, positive)
             if self.clip:
                 # apex LARC: min(adaptive_lr / lr, 1); 1 at lr == 0
                 # (r / 0 = inf there) and where a norm is 0 (unscaled).
@@ -169,13 +168,13 @@ class LARS(base.LayerwiseOptimizer):
             self._record_trust_ratio(index, ratio)
         scaled_lr = lr if ratio is None else lr * ratio
         if self.momentum == 0:
-            fused.apply_gradient_descent(variable, scaled_lr, d)
+            numerics.apply_gradient_descent(variable, scaled_lr, d)
         elif self.lr_after_momentum:
             grad = d if ratio is None else tf.cast(ratio, d.dtype) * d
-            fused.apply_momentum(variable, self._velocities[index], lr, grad,
+            numerics.apply_momentum(variable, self._velocities[index], lr, grad,
                                  self.momentum, self.nesterov)
         else:
-            fused.apply_keras_momentum(variable, self._velocities[index],
+            numerics.apply_keras_momentum(variable, self._velocities[index],
                                        scaled_lr, d, self.momentum,
                                        self.nesterov)
 

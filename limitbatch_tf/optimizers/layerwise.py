@@ -2,14 +2,13 @@
 import keras
 import tensorflow as tf
 
-from limitbatch_tf.optimizers import base
-from limitbatch_tf.optimizers import fused
-from limitbatch_tf.optimizers import trust_ratio as tr
-from limitbatch_tf.optimizers import wrapping
+from limitbatch_tf.optimizers import masked
+from limitbatch_tf.optimizers import _numerics as numerics
+from limitbatch_tf.optimizers import wrapper
 
 
 @keras.saving.register_keras_serializable(package="limitbatch_tf")
-class LayerwiseTrustRatio(wrapping.InnerOptimizerWrapper):
+class LayerwiseTrustRatio(wrapper.InnerOptimizerWrapper):
     """Adds the layer-wise trust ratio (and coupled L2) to an optimizer.
 
     You et al. 2020, Table 3: "+ layer-wise" and "+ layer-wise and
@@ -58,7 +57,7 @@ class LayerwiseTrustRatio(wrapping.InnerOptimizerWrapper):
     ends up in "lr after momentum" form.
 
     Args:
-        inner: unbuilt Keras optimizer of a type in ``wrapping.SUPPORTED``;
+        inner: unbuilt Keras optimizer of a type in ``wrapper.SUPPORTED``;
             its learning rate (float or schedule) is used, and it must not
             have clipping, weight decay, EMA, accumulation or loss scaling.
         eeta: float > 0, trust coefficient. Defaults to 1.0 (use ~1e-3 with
@@ -93,11 +92,11 @@ class LayerwiseTrustRatio(wrapping.InnerOptimizerWrapper):
         if not isinstance(eeta, (int, float)) or not eeta > 0:
             raise ValueError(f"`eeta` must be a float > 0; received {eeta!r}")
         self.eeta = float(eeta)
-        self.weight_norm_clamp = tr.validate_interval(
+        self.weight_norm_clamp = numerics.validate_interval(
             "weight_norm_clamp", weight_norm_clamp, lower_limit=0.0)
-        self.trust_ratio_bounds = tr.validate_interval(
+        self.trust_ratio_bounds = numerics.validate_interval(
             "trust_ratio_bounds", trust_ratio_bounds, lower_limit=0.0)
-        self._capture = wrapping._IncrementCapture(inner)
+        self._capture = wrapper._IncrementCapture(inner)
 
     @property
     def ratio_placement(self):
@@ -107,9 +106,9 @@ class LayerwiseTrustRatio(wrapping.InnerOptimizerWrapper):
         return "update"
 
     def _ratio(self, index, w, x):
-        numerator = self.eeta * tr.clip(tr.l2_norm(w), self.weight_norm_clamp)
-        x_norm = tr.l2_norm(x)
-        ratio = tr.safe_ratio(
+        numerator = self.eeta * numerics.clip(numerics.l2_norm(w), self.weight_norm_clamp)
+        x_norm = numerics.l2_norm(x)
+        ratio = numerics.safe_ratio(
             numerator, x_norm, tf.logical_and(numerator > 0, x_norm > 0),
             self.trust_ratio_bounds)
         self._record_trust_ratio(index, ratio)
@@ -118,28 +117,28 @@ class LayerwiseTrustRatio(wrapping.InnerOptimizerWrapper):
     def update_step(self, gradient, variable, learning_rate):
         """Runs the inner step at unit lr, scales it, applies ``lr``."""
         index, wd, adapt = self._settings(variable)
-        lr = base.as_float32(learning_rate)
-        w = base.as_float32(variable)
+        lr = numerics.as_float32(learning_rate)
+        w = numerics.as_float32(variable)
         if self.ratio_placement == "gradient":
-            d = base.as_float32(gradient)
+            d = numerics.as_float32(gradient)
             if wd:
                 d = d + wd * w
             if adapt:
                 d = self._ratio(index, w, d) * d
             increment = self._capture.unit_lr_increment(d, variable)
-            fused.apply_gradient_descent(variable, -lr, increment)
+            numerics.apply_gradient_descent(variable, -lr, increment)
         else:
             u = -self._capture.unit_lr_increment(gradient, variable)
             if wd:
                 u = u + wd * w
             scaled_lr = lr * self._ratio(index, w, u) if adapt else lr
-            fused.apply_gradient_descent(variable, scaled_lr, u)
+            numerics.apply_gradient_descent(variable, scaled_lr, u)
 
     def get_config(self):
         config = super().get_config()
         config.update({
             "eeta": self.eeta,
-            "weight_norm_clamp": base.pair_config(self.weight_norm_clamp),
-            "trust_ratio_bounds": base.pair_config(self.trust_ratio_bounds),
+            "weight_norm_clamp": masked.pair_config(self.weight_norm_clamp),
+            "trust_ratio_bounds": masked.pair_config(self.trust_ratio_bounds),
         })
         return config

@@ -198,7 +198,7 @@ class Run:
         return self.plan.epoch(self.step)
 
 
-def _input_iterator(strategy, dataset_fn):
+def input_iterator(strategy, dataset_fn):
     """An iterator over ``dataset_fn``'s batches for ``strategy``.
 
     One CPU device (every sweep trial on this project's machines) iterates
@@ -295,9 +295,9 @@ def setup(config: Config, strategy, start_time: float) -> Run:
         print(f"resuming {config.model_dir} at step {step}", flush=True)
 
     seed = config.seed
-    train_iter = _input_iterator(strategy, lambda ctx: source.train_dataset(
+    train_iter = input_iterator(strategy, lambda ctx: source.train_dataset(
         ctx, layout, seed, start_step=step))
-    eval_iters = {split: _input_iterator(
+    eval_iters = {split: input_iterator(
         strategy, lambda ctx, s=split: source.eval_dataset(ctx, layout, s).repeat())
         for split in source.eval_splits}
     record.begin(
@@ -382,22 +382,26 @@ def why_stop(run: Run, non_finite: bool = False,
 
 
 def _train_steps(run: Run, n: int) -> bool:
-    """Runs one host loop of up to ``n`` steps; True on a non-finite loss."""
+    """Runs one host loop of ``n`` steps; True on a non-finite loss.
+
+    The loop reads nothing back until its end (steps.py), so divergence is
+    seen at loop granularity: ``run.step`` is then the loop's last step.
+    """
     tic = time.time()
-    loss_sum, done, bad, small_sq, big_sq, correct = run.steps.train_loop(
-        run.train_iter, tf.constant(n))
-    done, bad = int(done), int(bad)
+    loss_sum, small_sq, big_sq, correct = (
+        float(x) for x in run.steps.train_loop(run.train_iter, tf.constant(n)))
     seconds = time.time() - tic
-    run.step += done
-    if bad >= 0:
+    run.step += n
+    if not math.isfinite(loss_sum):
+        print(f"non-finite loss within steps {run.step - n + 1}-{run.step}",
+              flush=True)
         return True
-    run.record.trained(float(loss_sum) / done)
-    accuracy = float(correct) / (done * run.plan.layout.global_batch)
+    run.record.trained(loss_sum / n)
+    accuracy = correct / (n * run.plan.layout.global_batch)
     run.telemetry.train_loop_done(run.step, run.epoch, run.record.train_loss,
-                                  accuracy, _current_lr(run.optimizer), done,
+                                  accuracy, _current_lr(run.optimizer), n,
                                   seconds)
-    run.probes.after_loop(run.step, done, float(small_sq), float(big_sq),
-                          run.telemetry)
+    run.probes.after_loop(run.step, n, small_sq, big_sq, run.telemetry)
     return False
 
 
@@ -430,36 +434,56 @@ def _save(run: Run, status: str) -> dict:
                            **_to_target(run, status))
 
 
+def checkpoint_intervals(config: Config, plan: Plan) -> tuple:
+    """The checkpoint cadences in update steps: --checkpoint_every_steps and
+    --checkpoint_every_epochs (rounded to whole steps, at least 1)."""
+    intervals = []
+    if config.checkpoint_every_steps:
+        intervals.append(config.checkpoint_every_steps)
+    if config.checkpoint_every_epochs:
+        intervals.append(max(1, round(config.checkpoint_every_epochs
+                                      * plan.steps_per_epoch)))
+    return tuple(intervals)
+
+
 def train(run: Run) -> str:
     """Host loops until ``why_stop`` gives a reason; returns that status.
 
     Each host loop ends at the next evaluation or checkpoint boundary. A
-    diverged or unstable run stops at once; otherwise the step's evaluation
-    and checkpoint (with results.json) are written before it stops.
+    diverged or unstable run stops at once; otherwise the step's evaluation,
+    results.json and (at evaluations unless --checkpoint_every_epochs sets
+    its own cadence, and at the last step) checkpoint are written before it
+    stops.
     """
     config, plan = run.config, run.plan
-    every = config.checkpoint_every_steps
+    intervals = checkpoint_intervals(config, plan)
+    at_eval = not config.checkpoint_every_epochs
     status = why_stop(run)
     with PreemptionWatcher() as watcher:
         while status is None:
             next_eval = plan.next_eval(run.step)
             run.mlperf.ensure_block(run.epoch, plan.epoch(next_eval))
-            boundary = next_eval
-            if every:
-                boundary = min(boundary, (run.step // every + 1) * every)
+            boundary = min([next_eval] + [(run.step // i + 1) * i
+                                          for i in intervals])
             non_finite = _train_steps(
                 run, min(config.steps_per_loop, boundary - run.step))
             failed = why_stop(run, non_finite)
             if failed in rundir.FAILED:
                 return failed
-            if run.step == next_eval:
+            evaluated = run.step == next_eval
+            if evaluated:
                 _evaluate_and_log(run)
-            if run.step == next_eval or (every and run.step % every == 0):
+            checkpoint = (evaluated and at_eval
+                          or run.step == plan.total_steps
+                          or any(run.step % i == 0 for i in intervals))
+            if evaluated or checkpoint:
                 # The log first: one that runs ahead of the checkpoint is
                 # cut back on resume (mlperf_log.continuation), a lagging
-                # one would lose this evaluation.
+                # one would lose this evaluation; results.json's history
+                # past the restored step is dropped on resume (Record.begin).
                 run.mlperf.flush()
-                run.checkpointer.save(run.step)
+                if checkpoint:
+                    run.checkpointer.save(run.step)
                 _save(run, rundir.RUNNING)
                 run.telemetry.flush()
             status = why_stop(run, preempted=watcher.requested)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import signal
 import threading
 
-from limitbatch_tf.rundir import EXIT_PREEMPTED  # noqa: F401  (re-exported)
-
 
 class PreemptionWatcher:
     """Records termination signals while installed (main thread only)."""

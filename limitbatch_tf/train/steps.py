@@ -70,6 +70,15 @@ class StepFunctions:
                                 synchronization=tf.VariableSynchronization.ON_READ,
                                 aggregation=tf.VariableAggregation.SUM)
                     for v in model.trainable_variables]
+        with strategy.scope():
+            # Replica-local running sums, as MLPerf's TF2 ResNet and Orbit
+            # keep their metrics: each replica adds its own values every
+            # step and the cross-replica sum is taken once, when the host
+            # loop reads them (issue 15.3). ON_READ variables must be reset
+            # in the replica context (a cross-replica assign to a SUM
+            # variable is refused), hence the strategy.run in the loops.
+            self._train_sums = _replica_local_sums(len(TRAIN_SUMS))
+            self._eval_sums = _replica_local_sums(4)
         self.train_loop = tf.function(self._train_loop)
         self.eval_loop = tf.function(self._eval_loop)
 
@@ -150,18 +159,25 @@ class StepFunctions:
             grads = self._clip(grads)
         self.optimizer.apply(grads, self.model.trainable_variables)
 
+    def _add_to_sums(self, loss=0.0, small_sq=0.0, big_sq=0.0, correct=0.0):
+        """Adds this replica's values to its running TRAIN_SUMS."""
+        self._train_sums.assign_add(tf.stack(
+            [tf.cast(x, tf.float32) for x in (loss, small_sq, big_sq, correct)]))
+
     def _step(self, batch):
         loss, grads, small_sq, correct = self._gradients(batch)
         big_sq = (self._global_squared_norm(grads) if self.measure_gradients
                   else tf.constant(0.0))
         self._apply(grads)
-        return loss, small_sq, big_sq, correct
+        self._add_to_sums(loss, small_sq, big_sq, correct)
 
     def _accumulate(self, batch):
         loss, grads, small_sq, correct = self._gradients(batch)
         for acc, grad in zip(self._accumulators, grads):
             acc.assign_add(grad)
-        return loss, small_sq, correct
+        # the mean over an update's k micro-batches, summed over its steps
+        self._add_to_sums(loss, small_sq / self.layout.micro_batches,
+                          correct=correct)
 
     def _apply_accumulated(self):
         grads = [acc.read_value() for acc in self._accumulators]
@@ -170,7 +186,7 @@ class StepFunctions:
         self._apply(grads)
         for acc in self._accumulators:
             acc.assign(tf.zeros_like(acc))
-        return big_sq
+        self._add_to_sums(big_sq=big_sq)
 
     def _eval_step(self, batch):
         images, labels, weights = batch
@@ -188,65 +204,61 @@ class StepFunctions:
 
     # --- host loops (cross-replica context) ----------------------------------
     def _one_update(self, iterator):
-        """One update step.
-
-        Returns (global mean training loss, mean squared norm of micro-batch
-        mean gradients, squared norm of the global gradient, correct top-1
-        predictions); the middle two are 0 unless ``measure_gradients``.
-        """
-        mean = tf.distribute.ReduceOp.MEAN
+        """One update step: k micro-batches, then the optimizer, if k > 1."""
         if self._accumulators is None:
-            loss, small, big, correct = self.strategy.run(
-                self._step, args=(next(iterator),))
-            return (self.strategy.reduce(_SUM, loss, axis=None),
-                    self.strategy.reduce(mean, small, axis=None),
-                    self.strategy.reduce(mean, big, axis=None),
-                    self.strategy.reduce(_SUM, correct, axis=None))
-        total, small_total = tf.constant(0.0), tf.constant(0.0)
-        correct_total = tf.constant(0.0)
+            self.strategy.run(self._step, args=(next(iterator),))
+            return
         for _ in tf.range(self.layout.micro_batches):
-            loss, small, correct = self.strategy.run(self._accumulate,
-                                                     args=(next(iterator),))
-            total += self.strategy.reduce(_SUM, loss, axis=None)
-            small_total += self.strategy.reduce(mean, small, axis=None)
-            correct_total += self.strategy.reduce(_SUM, correct, axis=None)
-        big = self.strategy.run(self._apply_accumulated)
-        return (total, small_total / self.layout.micro_batches,
-                self.strategy.reduce(mean, big, axis=None), correct_total)
+            self.strategy.run(self._accumulate, args=(next(iterator),))
+        self.strategy.run(self._apply_accumulated)
 
     def _train_loop(self, iterator, num_steps):
-        """Runs up to ``num_steps`` update steps; stops at a non-finite loss.
+        """Runs ``num_steps`` update steps; returns their TRAIN_SUMS.
 
-        Returns (sum of step losses, steps run, index of the first non-finite
-        step within this call or -1, sum of micro-batch squared gradient
-        norms, sum of global squared gradient norms, correct top-1 training
-        predictions).
+        As MLPerf's TF2 host loop and Orbit write it: ``strategy.run`` per
+        step, nothing read back inside the loop, no data-dependent break, and
+        one cross-replica sum of the replica-local sums at the end. A
+        non-finite loss is therefore seen once per loop, as a non-finite
+        loss sum: the caller learns that the run diverged within these
+        steps, not at which one (docs/architecture.md). Replica-local
+        squared-norm sums are divided by the replica count here, so the
+        returned values are means over replicas.
         """
-        loss_sum = tf.constant(0.0)
-        small_sum, big_sum = tf.constant(0.0), tf.constant(0.0)
-        correct_sum = tf.constant(0.0)
-        steps = tf.constant(0, tf.int32)
-        bad = tf.constant(-1, tf.int32)
+        self.strategy.run(_reset, args=(self._train_sums,))
         for _ in tf.range(num_steps):
-            loss, small, big, correct = self._one_update(iterator)
-            loss = tf.cast(loss, tf.float32)
-            steps += 1
-            if not tf.math.is_finite(loss):
-                bad = steps - 1
-                break
-            loss_sum += loss
-            small_sum += small
-            big_sum += big
-            correct_sum += correct
-        return loss_sum, steps, bad, small_sum, big_sum, correct_sum
+            self._one_update(iterator)
+        loss, small, big, correct = tf.unstack(self._train_sums.read_value())
+        replicas = self.strategy.num_replicas_in_sync
+        return loss, small / replicas, big / replicas, correct
+
+    def _eval_step_sums(self, batch):
+        self._eval_sums.assign_add(self._eval_step(batch))
 
     def _eval_loop(self, iterator, num_steps):
-        """Sums (loss, correct, top-5 correct, examples) over ``num_steps``."""
-        sums = tf.zeros([4])
+        """Sums (loss, correct, top-5 correct, examples) over ``num_steps``,
+        replica-local until the one cross-replica sum at the end."""
+        self.strategy.run(_reset, args=(self._eval_sums,))
         for _ in tf.range(num_steps):
-            part = self.strategy.run(self._eval_step, args=(next(iterator),))
-            sums += self.strategy.reduce(_SUM, part, axis=None)
-        return sums
+            self.strategy.run(self._eval_step_sums, args=(next(iterator),))
+        return self._eval_sums.read_value()
+
+
+TRAIN_SUMS = ("loss", "small_sq", "big_sq", "correct")
+"""What ``train_loop`` returns, each summed over its update steps: the
+global mean training loss, the squared norm of micro-batch mean gradients
+(mean over replicas and micro-batches; 0 unless ``measure_gradients``),
+the squared norm of the global gradient (0 unless ``measure_gradients``)
+and the weighted count of correct top-1 training predictions."""
+
+
+def _replica_local_sums(size):
+    return tf.Variable(tf.zeros([size]), trainable=False,
+                       synchronization=tf.VariableSynchronization.ON_READ,
+                       aggregation=tf.VariableAggregation.SUM)
+
+
+def _reset(variable):
+    variable.assign(tf.zeros_like(variable))
 
 
 def _squared_norm(grads, loss_scale):

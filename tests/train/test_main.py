@@ -77,6 +77,27 @@ def test_resume_continues_from_the_saved_step(data_dir, tmp_path, capsys):
         full["metrics"]["eval_loss"], rel=1e-4)
 
 
+def test_checkpoints_at_their_own_cadence_and_resume(data_dir, tmp_path):
+    """--checkpoint_every_epochs replaces the checkpoint at each evaluation
+    (issue 15.5); a run resumed from the one before the last ends where the
+    full run did."""
+    config = _config(data_dir, tmp_path / "run", epochs=4.0,
+                     eval_every_epochs=1.0, checkpoint_every_epochs=2.0)
+    full = loop.run(config)
+    ckpt_dir = str(tmp_path / "run" / "checkpoints")
+    paths = list(tf.train.get_checkpoint_state(ckpt_dir)
+                 .all_model_checkpoint_paths)
+    assert [p.rsplit("-", 1)[1] for p in paths] == ["16", "32"]
+    assert [h["step"] for h in full["history"]] == [8, 16, 24, 32]
+    for f in glob.glob(paths[-1] + ".*"):
+        os.remove(f)
+    tf.compat.v1.train.update_checkpoint_state(ckpt_dir, paths[0], paths[:1])
+    resumed = loop.run(config)
+    assert [h["step"] for h in resumed["history"]] == [8, 16, 24, 32]
+    assert resumed["metrics"]["eval_loss"] == pytest.approx(
+        full["metrics"]["eval_loss"], rel=1e-4)
+
+
 def _main(argv, capsys):
     flags.FLAGS.unparse_flags()
     flags.FLAGS(["main"] + argv)
@@ -309,12 +330,12 @@ def test_one_cpu_device_iterates_the_dataset_itself():
     directly, so the batches and the exit stay those of the plain pipeline."""
     import tensorflow as tf
     dataset_fn = lambda ctx: tf.data.Dataset.range(6).batch(2)  # noqa: E731
-    one = loop._input_iterator(tf.distribute.OneDeviceStrategy("/cpu:0"),
+    one = loop.input_iterator(tf.distribute.OneDeviceStrategy("/cpu:0"),
                                dataset_fn)
     assert isinstance(one, tf.data.Iterator)
     assert [b.numpy().tolist() for b in one] == [[0, 1], [2, 3], [4, 5]]
     devices = [d.name for d in tf.config.list_logical_devices("CPU")[:2]]
-    mirrored = loop._input_iterator(
+    mirrored = loop.input_iterator(
         tf.distribute.MirroredStrategy(
             devices, cross_device_ops=tf.distribute.ReductionToOneDevice()),
         dataset_fn)

@@ -42,7 +42,7 @@ def test_measured_noise_scale_matches_per_example_gradients():
     iterator = iter(strategy.distribute_datasets_from_function(
         lambda ctx: source.train_dataset(ctx, layout, seed=1)))
     steps = 640  # 10 epochs
-    _, done, _, small_sum, big_sum, _ = fns.train_loop(iterator, tf.constant(steps))
+    _, small_sum, big_sum, _ = fns.train_loop(iterator, tf.constant(steps))
     small, big = float(small_sum) / steps, float(big_sum) / steps
     ema = NoiseScaleEMA(decay=0.0)
     ema.update(small, big, 8, 32)

@@ -14,7 +14,7 @@ import tensorflow as tf
 from limitbatch_tf import main as main_module
 from limitbatch_tf.config import Config
 from limitbatch_tf.train import loop
-from limitbatch_tf.train.preemption import EXIT_PREEMPTED
+from limitbatch_tf.rundir import EXIT_PREEMPTED
 from fakedata import write_mnist_dir
 from mllog_rules import events, mllog_rules
 

@@ -1,6 +1,6 @@
-"""Shared plumbing of the layer-wise optimizers: coupled L2, masks, telemetry.
+"""The base of every optimizer here: coupled L2 and trust ratios under masks.
 
-``LayerwiseOptimizer`` is the common base of LARS, LAMB, LayerwiseTrustRatio
+``MaskedOptimizer`` is the common base of LARS, LAMB, LayerwiseTrustRatio
 and CoupledWeightDecay. It owns three things and nothing else:
 
 * the coupled L2 weight decay ``wd`` (the papers' ``g + wd * w`` or
@@ -20,7 +20,7 @@ import tensorflow as tf
 from limitbatch_tf.optimizers import masks as masks_lib
 
 
-class LayerwiseOptimizer(keras.optimizers.Optimizer):
+class MaskedOptimizer(keras.optimizers.Optimizer):
     """Base class; subclasses implement ``update_step`` and ``_own_config``.
 
     Args:
@@ -162,19 +162,6 @@ class _Frozen:
 
     def __init__(self, value):
         self.value = value
-
-
-def dense(x):
-    """Densifies sparse gradients (``tf.IndexedSlices``): every update here
-    needs the whole tensor's norm anyway."""
-    if isinstance(x, tf.IndexedSlices):
-        return tf.convert_to_tensor(x)
-    return x
-
-
-def as_float32(x):
-    """Casts a (densified) tensor or variable to float32; no-op if it is."""
-    return tf.cast(dense(x), tf.float32)
 
 
 def pair_config(pair):

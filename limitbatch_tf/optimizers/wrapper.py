@@ -21,7 +21,8 @@ accepted; see ``SUPPORTED``.
 import keras
 import tensorflow as tf
 
-from limitbatch_tf.optimizers import base
+from limitbatch_tf.optimizers import _numerics as numerics
+from limitbatch_tf.optimizers import masked
 
 # Keras optimizers whose update is ``lr * D(g, state)`` with lr-free state
 # when run at unit learning rate. SGD and RMSprop keep lr inside their
@@ -92,20 +93,20 @@ class _IncrementCapture:
 
     def assign(self, variable, value):
         if variable is self._target:
-            self._increment = (base.as_float32(value)
-                               - base.as_float32(self._target))
+            self._increment = (numerics.as_float32(value)
+                               - numerics.as_float32(self._target))
         else:
             type(self._optimizer).assign(self._optimizer, variable, value)
 
     def assign_add(self, variable, value):
         if variable is self._target:
-            self._add(base.as_float32(value))
+            self._add(numerics.as_float32(value))
         else:
             type(self._optimizer).assign_add(self._optimizer, variable, value)
 
     def assign_sub(self, variable, value):
         if variable is self._target:
-            self._add(-base.as_float32(value))
+            self._add(-numerics.as_float32(value))
         else:
             type(self._optimizer).assign_sub(self._optimizer, variable, value)
 
@@ -127,13 +128,13 @@ class _IncrementCapture:
         return increment
 
 
-class InnerOptimizerWrapper(base.LayerwiseOptimizer):
+class InnerOptimizerWrapper(masked.MaskedOptimizer):
     """Base for optimizers that run ``inner``'s update rule per variable.
 
     Args:
         inner: an unbuilt optimizer of a type in ``SUPPORTED``; the wrapper
             takes ownership of it (do not use it on its own afterwards).
-        **kwargs: ``LayerwiseOptimizer`` and Keras base arguments, except
+        **kwargs: ``MaskedOptimizer`` and Keras base arguments, except
             ``learning_rate``, which is taken from ``inner``.
     """
 
