@@ -30,7 +30,7 @@ def _python(code, cwd):
 
 
 def test_importing_it_does_not_import_tensorflow():
-    code = ("import sys, limitbatch_tf.rundir, limitbatch_tf.experiments.trials,"
+    code = ("import sys, limitbatch_tf.rundir, limitbatch_tf.sweeps.trials,"
             " limitbatch_tf.analysis.store; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('tensorflow', 'keras')))")

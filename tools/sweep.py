@@ -2,11 +2,11 @@
 
 Shim for ``python tools/sweep.py`` from a checkout; the tool is the console
 script ``limitbatch-sweep`` (setup.cfg), whose main() and usage are in
-limitbatch_tf/experiments/sweep.py.
+limitbatch_tf/sweeps/sweep.py.
 """
 import sys
 
-from limitbatch_tf.experiments.sweep import main
+from limitbatch_tf.sweeps.sweep import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,7 +2,7 @@
 
     python experiments/fashion_mnist/grow_grid.py STORE 0.1,0.4,1.6
 
-STORE is one finished sweep of a single batch size (its best.json). When the
+STORE is one finished sweep of a single batch size (its sweep.json's "best"). When the
 best setting's learning_rate is the smallest (largest) of the grid, prints
 the grid with one more value a factor 4 below (above); otherwise prints
 nothing. run.sh then reruns the sweep with the grown grid (finished trials
@@ -33,8 +33,8 @@ def grown(best_lr, grid):
 
 def main(argv):
     store, grid = argv[1], argv[2].split(",")
-    with open(os.path.join(store, "best.json")) as f:
-        best = json.load(f)["batch_sizes"]
+    with open(os.path.join(store, "sweep.json")) as f:
+        best = json.load(f)["best"]["batch_sizes"]
     settings = [s for s in best.values() if s]
     lr = float(settings[0]["tuned"]["learning_rate"]) if len(settings) == 1 else None
     new = grown(lr, grid)

@@ -2,7 +2,7 @@
 
     python experiments/fashion_mnist/pick.py STORE BATCH_SIZE
 
-Reads STORE/best.json (written by tools/sweep.py: the best mean validation
+Reads STORE/sweep.json's "best" (written by tools/sweep.py: the best mean validation
 accuracy over seeds, every seed completed) and prints one ``--tune KEY=V``
 per tuned value of BATCH_SIZE's pick, e.g. ``--tune learning_rate=0.004
 --tune warmup_epochs=10``, so run.sh can rerun that pick with more seeds.
@@ -16,8 +16,8 @@ import sys
 def main(argv):
     store, batch = argv[1], argv[2]
     try:
-        with open(os.path.join(store, "best.json")) as f:
-            best = json.load(f)["batch_sizes"]
+        with open(os.path.join(store, "sweep.json")) as f:
+            best = json.load(f)["best"]["batch_sizes"]
     except (OSError, ValueError, KeyError):
         return 1
     setting = best.get(batch)

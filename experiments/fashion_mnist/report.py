@@ -28,7 +28,7 @@ import os
 import statistics
 import sys
 
-from limitbatch_tf.analysis import critical, plots, regimes, store
+from limitbatch_tf.analysis import critical, plots, regime_text, regimes, store
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -299,7 +299,7 @@ def _regime_stores(results):
 
 
 def _readings(trials, baseline, tuned):
-    """[(name, Report)]: the readings side by side (tools/regimes.py)."""
+    """[(name, RegimeReport)]: the readings side by side (tools/regimes.py)."""
     out = []
     for base_name, base in (("paper-style", baseline), ("tuned", tuned)):
         if not base:
@@ -408,7 +408,7 @@ def regime_section(results, baseline, figures, tuned=None):
         figs += ("\nFinal training loss (30 epochs) of each recipe's "
                  "validation pick per batch size:\n\n![training loss vs batch]"
                  "(figures/train_loss.png)\n")
-    full = "\n\n".join(_relative(regimes.format_report(r))
+    full = "\n\n".join(_relative(regime_text.format_report(r))
                          for _, r in readings)
     text = ("### Regime map (part 3)\n\nTest accuracy after 30 epochs of the "
             "setting picked by validation accuracy per batch size (one seed "
@@ -578,8 +578,8 @@ def provenance_section(results):
              f"({machine.get('platform')}; devices {machine.get('devices')}), "
              f"oneDNN {machine.get('onednn')}, versions {versions}. Every "
              f"trial folder keeps its results.json (resolved config, versions, "
-             f"machine) and every store a commands.txt (each trial's command "
-             f"line); trial.log, mllog.txt and TensorBoard events stay out of "
+             f"machine) and every store its sweep.json (spec, picks and each "
+             f"trial's command line); trial.log, mllog.txt and TensorBoard events stay out of "
              f"git (experiments/fashion_mnist/.gitignore). Sweeps "
              f"(`bash experiments/fashion_mnist/run.sh PART`):\n"]
     for path in sweeps:

@@ -12,12 +12,12 @@
 #
 #   python experiments/fashion_mnist/report.py
 #
-# Extra environment: PARALLEL (trials at once, default 1).
+# Extra environment: PARALLEL (trials at once, default auto: one per CPU).
 set -u
 cd "$(dirname "$0")/../.."
 HERE=experiments/fashion_mnist
 OUT=$HERE/results
-PARALLEL=${PARALLEL:-1}
+PARALLEL=${PARALLEL:-auto}
 status=0
 
 sweep() {  # sweep STORE CONFIG BATCH_SIZES SEEDS [tool flags...]

@@ -25,7 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from limitbatch_tf.analysis import critical, regimes  # noqa: E402
-from limitbatch_tf.experiments.heatmap import draw as draw_heatmap  # noqa: E402
+from limitbatch_tf.analysis.heatmap import draw as draw_heatmap  # noqa: E402
 
 
 class PlotError(ValueError):

@@ -21,7 +21,7 @@ class StoreError(ValueError):
 
 
 @dataclasses.dataclass
-class Trial:
+class StoredTrial:
     """One run, flattened for analysis; ``accuracy`` is None when diverged."""
 
     path: str
@@ -83,7 +83,7 @@ class Trial:
             "validation_loss", last.get("eval_loss"))
 
 
-def _trial(path: str, data: dict) -> Trial:
+def _trial(path: str, data: dict) -> StoredTrial:
     try:
         config = data["config"]
         metrics = data.get("metrics") or {}
@@ -92,7 +92,7 @@ def _trial(path: str, data: dict) -> Trial:
         loss = metrics.get("validation_loss", metrics.get("eval_loss"))
         if status == rundir.DIVERGED or (accuracy is not None and math.isnan(accuracy)):
             accuracy, loss = None, None
-        return Trial(
+        return StoredTrial(
             path=path, status=status,
             batch_size=int(data["global_batch_size"]),
             num_train=int(data["num_train_examples"]),

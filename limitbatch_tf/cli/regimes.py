@@ -24,7 +24,7 @@ import json
 import os
 import sys
 
-from limitbatch_tf.analysis import regimes, store
+from limitbatch_tf.analysis import regime_text, regimes, store
 
 
 def _named(value):
@@ -94,13 +94,13 @@ def main(argv=None):
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.json:
-        data = [regimes.to_json(r) for r in reports]
+        data = [regime_text.to_json(r) for r in reports]
         top = {k: data[0][k] for k in ("B_L", "B_H", "B_F", "confidence",
                                        "name", "reading", "bar")}
         top["readings"] = {d["name"]: d for d in data}
         print(json.dumps(top, indent=2))
     else:
-        print("\n\n".join(regimes.format_report(r) for r in reports))
+        print("\n\n".join(regime_text.format_report(r) for r in reports))
     return 0
 
 

@@ -170,7 +170,7 @@ class ImageNetSource:
     def _dtype(self):
         if self._fixed_dtype is not None:
             return self._fixed_dtype
-        import keras  # the policy loop.set_precision set for this run
+        import keras  # the policy build.set_precision set for this run
         return tf.as_dtype(keras.mixed_precision.global_policy().compute_dtype)
 
     @property

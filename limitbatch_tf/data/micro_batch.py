@@ -84,7 +84,7 @@ def choose(global_batch: int, num_replicas: int, limit, bn_span=None,
 
 
 def step_layout(config, num_train: int, num_replicas: int, log=print):
-    """The StepLayout for ``config`` on ``num_replicas`` (train/loop.make_plan).
+    """The StepLayout for ``config`` on ``num_replicas`` (train/plan.make_plan).
 
     ``--batch_size`` equal to the training set (or ``full``) is full batch
     on any replica count: padded with zero-weight rows, no --pad_batches

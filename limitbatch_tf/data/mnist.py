@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 
 from limitbatch_tf.config import ConfigError
 from limitbatch_tf.data import base, idx

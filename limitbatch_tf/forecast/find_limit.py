@@ -19,8 +19,8 @@ import math
 import sys
 
 from limitbatch_tf.config import ConfigError
-from limitbatch_tf.experiments import trials
-from limitbatch_tf.experiments.grid_search import split_extra
+from limitbatch_tf.sweeps import grid, trials
+from limitbatch_tf.sweeps.grid_search import split_extra
 from limitbatch_tf.forecast import predict, search
 from limitbatch_tf.forecast.main_job import Interrupted, MainJobTrainer
 
@@ -53,6 +53,12 @@ def parse_args(argv):
     p.add_argument("--baseline_seeds", type=int, default=3)
     p.add_argument("--max_seeds", type=int, default=5)
     p.add_argument("--confidence", type=float, default=0.90)
+    p.add_argument("--parallel", default="auto",
+                   help="Independent trials (the baseline's seeds, one "
+                        "successive-halving rung) at once: N or 'auto' (one "
+                        "per CPU, as the sweep tools; grid.resolve_parallel)."
+                        " The budget then counts each trial's wall seconds "
+                        "times its share of the CPUs.")
     return p.parse_args(argv)
 
 
@@ -112,7 +118,7 @@ def settings_from(args, extra) -> search.Settings:
         max_batch=args.max_batch, budget_s=args.budget_hours * 3600.0,
         start_batch=start, lr_factors=_factors(args.lr_factors),
         baseline_seeds=args.baseline_seeds, max_seeds=args.max_seeds,
-        confidence=args.confidence)
+        confidence=args.confidence, parallel=grid.resolve_parallel(args.parallel))
 
 
 def main(argv=None, trainer=None) -> int:

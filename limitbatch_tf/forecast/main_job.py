@@ -18,7 +18,7 @@ import sys
 import threading
 
 from limitbatch_tf.config import ConfigError
-from limitbatch_tf.experiments import trials
+from limitbatch_tf.sweeps import grid, trials
 from limitbatch_tf.forecast.search import TrialResult, TrialSpec
 
 
@@ -49,12 +49,12 @@ class MainJobTrainer:
         trials.check_extra_args(self.extra_args, ["batch_size", "learning_rate",
                                                   "epochs", "seed", "lr_scaling"])
 
-    def trial(self, spec: TrialSpec) -> trials.Trial:
+    def trial(self, spec: TrialSpec) -> trials.PlannedTrial:
         values = (("batch_size", trials.coerce("batch_size", str(spec.batch_size))),
                   ("learning_rate", float(spec.learning_rate)),
                   ("epochs", float(spec.epochs)), ("seed", int(spec.seed)))
         tid = trials.trial_id(values)
-        return trials.Trial(tid, values, os.path.join(self.store, tid))
+        return trials.PlannedTrial(tid, values, os.path.join(self.store, tid))
 
     def check(self, spec: TrialSpec):
         """The trial's validated Config (raises ConfigError naming the flag)."""
@@ -75,18 +75,51 @@ class MainJobTrainer:
         outcome = trials.existing(t.model_dir)
         cpu = None
         if not outcome.finished:
-            argv = trials.command(t, self.config_path, self.SETS,
-                                  self.extra_args, self.python)
             start = _cpu_children()
-            outcome = self._run(t, argv)
+            outcome = self._run(t, self._argv(t))
             cpu = _cpu_children() - start
+        return self._result(t, outcome, cpu)
+
+    def run_many(self, specs, parallel: int) -> list:
+        """Results of ``specs``, trained ``parallel`` at a time by the sweep
+        tools' executor (each trial pinned to its own CPUs, signals
+        forwarded). A trial's CPU-seconds are then its wall seconds times
+        the CPUs it was given (their share: an upper bound of its use)."""
+        planned = [self.trial(spec) for spec in specs]
+        for spec in specs:
+            self.check(spec)
+        before = {t.trial_id for t in planned
+                  if trials.existing(t.model_dir).finished}
+        report = grid.execute(planned, self._argv, parallel, log=lambda m: None)
+        if report.interrupted:
+            raise Interrupted(f"signal {report.interrupted}; "
+                              f"{len(report.unfinished)} trial(s) unfinished")
+        cpus = len(os.sched_getaffinity(0)) if hasattr(
+            os, "sched_getaffinity") else (os.cpu_count() or 1)
+        share = max(1.0, cpus / min(parallel, len(planned)))
+        out = []
+        for t in planned:
+            outcome = report.outcomes[t.trial_id]
+            wall = float((outcome.results or {}).get("wall_time_s") or 0.0)
+            out.append(self._result(
+                t, outcome, None if t.trial_id in before else wall * share))
+        return out
+
+    def _argv(self, t):
+        return trials.command(t, self.config_path, self.SETS,
+                              self.extra_args, self.python)
+
+    @staticmethod
+    def _result(t, outcome, cpu) -> TrialResult:
+        """TrialResult of a trial's outcome; ``cpu`` None: it finished
+        before this search, so its own recorded wall time counts."""
         if outcome.status == "error":
             raise ConfigError(f"trial {t.trial_id}: {outcome.error}")
         if not outcome.finished:
             raise Interrupted(f"trial {t.trial_id} {outcome.status}"
                               + (f": {outcome.error}" if outcome.error else ""))
         results = outcome.results or {}
-        if cpu is None:  # finished before this search: its own wall time
+        if cpu is None:
             cpu = float(results.get("wall_time_s") or 0.0)
         acc = outcome.metric("eval_accuracy")
         val = outcome.metric("validation_accuracy")

@@ -40,7 +40,9 @@ a killed search resumes where it stopped and repeats no finished trial.
 
 The trainer is injected: ``trainer(spec) -> TrialResult`` (forecast/
 main_job.py runs the main job into a results store; tests use a simulated
-one).
+one). Trials that do not depend on each other (the baseline's seeds, one
+successive-halving rung) go to the trainer together; a trainer with
+``run_many(specs, parallel)`` runs them ``parallel`` at a time.
 """
 from __future__ import annotations
 
@@ -99,6 +101,7 @@ class Settings:
     baseline_seeds: int = 3
     max_seeds: int = 5
     confidence: float = 0.90
+    parallel: int = 1  # independent trials at once (trainer.run_many)
 
     def grid(self) -> list:
         out, b = [], self.base_batch
@@ -192,17 +195,54 @@ class Search:
         return max(same or [x for v in rates.values() for x in v]) * spec.epochs
 
     def trial(self, spec: TrialSpec) -> TrialResult:
-        if spec.key in self.ledger:
-            result = self.ledger[spec.key][1]
-            if spec.key not in self._counted:
-                self._counted.add(spec.key)
-                self.replayed += 1
-                self.spent_s += result.cpu_s
-                self.spent_epochs += result.epochs
-            return result
+        """``spec``'s result: replayed from the ledger, or trained (unless
+        its estimated cost would exceed the budget: BudgetSpent)."""
+        if self._replay(spec):
+            return self.ledger[spec.key][1]
         if self.spent_s + self._estimate_s(spec) > self.s.budget_s:
             raise BudgetSpent(spec.key)
         result = self.trainer(spec)
+        self._record(spec, result)
+        return result
+
+    def trials(self, specs) -> list:
+        """Results of independent ``specs``. One at a time through
+        ``trial``, or, with ``parallel`` > 1 and a trainer that has
+        ``run_many``, all unfinished ones in one call that runs them
+        ``parallel`` at a time; then those whose estimated cost fits the
+        budget run and BudgetSpent follows for the rest."""
+        if self.s.parallel < 2 or not hasattr(self.trainer, "run_many"):
+            return [self.trial(spec) for spec in specs]
+        pending, over, planned = [], None, self.spent_s
+        for spec in specs:
+            if self._replay(spec) or any(spec.key == p.key for p in pending):
+                continue
+            planned += self._estimate_s(spec)
+            if planned > self.s.budget_s:
+                over = spec
+                break
+            pending.append(spec)
+        if pending:
+            for spec, result in zip(pending, self.trainer.run_many(
+                    pending, self.s.parallel)):
+                self._record(spec, result)
+        if over is not None:
+            raise BudgetSpent(over.key)
+        return [self.ledger[spec.key][1] for spec in specs]
+
+    def _replay(self, spec: TrialSpec) -> bool:
+        """True when ``spec`` is in the ledger; counts it once."""
+        if spec.key not in self.ledger:
+            return False
+        if spec.key not in self._counted:
+            result = self.ledger[spec.key][1]
+            self._counted.add(spec.key)
+            self.replayed += 1
+            self.spent_s += result.cpu_s
+            self.spent_epochs += result.epochs
+        return True
+
+    def _record(self, spec: TrialSpec, result: TrialResult) -> None:
         self.ledger[spec.key] = (spec, result)
         self._counted.add(spec.key)
         self.ran += 1
@@ -215,7 +255,6 @@ class Search:
                  f"{_fmt(result.accuracy)} sel {_fmt(result.selection)} "
                  f"({result.cpu_s:.0f} CPU-s; spent {self.spent_s:.0f}/"
                  f"{self.s.budget_s:.0f})")
-        return result
 
     # --- verdicts ----------------------------------------------------------
     def _judge(self, batch: int, lr: float, with_loss: bool) -> dict:
@@ -251,8 +290,8 @@ class Search:
         for r in range(rungs):
             epochs = float(self.s.epochs) * 2.0 ** (r - rungs)
             scored = []
-            for i, lr in enumerate(alive):
-                res = self.trial(TrialSpec(batch, lr, 0, epochs))
+            rung = self.trials([TrialSpec(batch, lr, 0, epochs) for lr in alive])
+            for i, (lr, res) in enumerate(zip(alive, rung)):
                 score = res.selection if res.ok and res.selection is not None \
                     else -math.inf
                 scored.append((-score, i, lr))
@@ -316,9 +355,9 @@ class Search:
         b0 = self.s.base_batch
         self.acc_target = self.loss_target = None
         try:
-            base = [self.trial(TrialSpec(b0, round_lr(self.s.base_lr), k,
-                                         float(self.s.epochs)))
-                    for k in range(self.s.baseline_seeds)]
+            base = self.trials([TrialSpec(b0, round_lr(self.s.base_lr), k,
+                                          float(self.s.epochs))
+                                for k in range(self.s.baseline_seeds)])
             if not all(r.ok for r in base):
                 raise ValueError(
                     f"the baseline (batch {b0}, lr {self.s.base_lr}) did not "

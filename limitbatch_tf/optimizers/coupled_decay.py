@@ -8,7 +8,7 @@ from limitbatch_tf.optimizers import wrapper
 
 @keras.saving.register_keras_serializable(package="limitbatch_tf")
 class CoupledWeightDecay(wrapper.InnerOptimizerWrapper):
-    """Runs ``inner`` on the L2-regularised gradient ``g + wd * w``.
+    """Runs ``inner_optimizer`` on the L2-regularised gradient ``g + wd * w``.
 
     This is weight decay as the large-batch papers use it for their
     baselines (momentum SGD in Goyal et al. 2017 and MLPerf; the "original"
@@ -22,12 +22,12 @@ class CoupledWeightDecay(wrapper.InnerOptimizerWrapper):
     ```
 
     Keras's own ``weight_decay`` argument is decoupled (``w -= lr * wd * w``
-    outside the optimizer) and is refused on ``inner``. Unlike
+    outside the optimizer) and is refused on ``inner_optimizer``. Unlike
     `LayerwiseTrustRatio`, the inner optimizer runs at the real learning
     rate, so Keras SGD momentum keeps its lr-inside-the-buffer form.
 
     Args:
-        inner: unbuilt Keras optimizer of a type in ``wrapper.SUPPORTED``;
+        inner_optimizer: unbuilt Keras optimizer of a type in ``wrapper.SUPPORTED``;
             its learning rate (float or schedule) is used.
         weight_decay: float >= 0, L2 coefficient. Defaults to 0.0.
         exclude_vectors: bool, no decay for rank <= 1 variables. Defaults to
@@ -43,17 +43,17 @@ class CoupledWeightDecay(wrapper.InnerOptimizerWrapper):
 
     _exclusion_kinds = ("weight_decay",)
 
-    def __init__(self, inner, weight_decay=0.0, exclude_vectors=True,
+    def __init__(self, inner_optimizer, weight_decay=0.0, exclude_vectors=True,
                  exclude_from_weight_decay=None, name=None, **kwargs):
         super().__init__(
-            inner, weight_decay=weight_decay, exclude_vectors=exclude_vectors,
+            inner_optimizer, weight_decay=weight_decay, exclude_vectors=exclude_vectors,
             exclude_from_weight_decay=exclude_from_weight_decay, name=name,
             **kwargs)
 
     def update_step(self, gradient, variable, learning_rate):
-        """Calls ``inner.update_step`` with the L2-regularised gradient."""
+        """Calls ``inner_optimizer.update_step`` with the L2-regularised gradient."""
         _, wd, _ = self._settings(variable)
         if wd:
             gradient = (numerics.as_float32(gradient)
                         + wd * numerics.as_float32(variable))
-        self.inner.update_step(gradient, variable, learning_rate)
+        self.inner_optimizer.update_step(gradient, variable, learning_rate)

@@ -47,13 +47,7 @@ class LAMB(masked.MaskedOptimizer):
             >= 0; either end may be None. Defaults to None (identity).
         trust_ratio_bounds: optional ``(r_min, r_max)``; either end may be
             None. Defaults to None (unbounded).
-        exclude_vectors: bool, exclude rank <= 1 variables from weight
-            decay and adaptation. Defaults to True.
-        exclude_from_weight_decay: list of regexes on variable paths.
-            Defaults to None.
-        exclude_from_adaptation: list of regexes on variable paths.
-            Defaults to None.
-        **kwargs: Keras base optimizer arguments (name, clipnorm, ...).
+        {{mask_args}}
 
     References:
         - [You et al., 2019](https://arxiv.org/abs/1904.00962), Algorithm 2.
@@ -161,3 +155,6 @@ class LAMB(masked.MaskedOptimizer):
             "trust_ratio_bounds": masked.pair_config(self.trust_ratio_bounds),
         })
         return config
+
+
+LAMB.__doc__ = LAMB.__doc__.replace("{{mask_args}}", masked.MASK_ARGS)

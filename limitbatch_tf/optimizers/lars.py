@@ -77,13 +77,7 @@ class LARS(masked.MaskedOptimizer):
         clip: bool, apex LARC's clip mode: per-layer rate
             ``min(trust ratio, lr)`` instead of ``trust ratio * lr``.
             Defaults to False (MLPerf LARS scales).
-        exclude_vectors: bool, exclude rank <= 1 variables from weight
-            decay and adaptation. Defaults to True.
-        exclude_from_weight_decay: list of regexes on variable paths.
-            Defaults to None.
-        exclude_from_adaptation: list of regexes on variable paths.
-            Defaults to None.
-        **kwargs: Keras base optimizer arguments (name, clipnorm, ...).
+        {{mask_args}}
 
     References:
         - [You et al., 2017](https://arxiv.org/abs/1708.03888), Algorithm 1.
@@ -190,3 +184,6 @@ class LARS(masked.MaskedOptimizer):
             "clip": self.clip,
         })
         return config
+
+
+LARS.__doc__ = LARS.__doc__.replace("{{mask_args}}", masked.MASK_ARGS)

@@ -57,7 +57,7 @@ class LayerwiseTrustRatio(wrapper.InnerOptimizerWrapper):
     ends up in "lr after momentum" form.
 
     Args:
-        inner: unbuilt Keras optimizer of a type in ``wrapper.SUPPORTED``;
+        inner_optimizer: unbuilt Keras optimizer of a type in ``wrapper.SUPPORTED``;
             its learning rate (float or schedule) is used, and it must not
             have clipping, weight decay, EMA, accumulation or loss scaling.
         eeta: float > 0, trust coefficient. Defaults to 1.0 (use ~1e-3 with
@@ -67,25 +67,19 @@ class LayerwiseTrustRatio(wrapper.InnerOptimizerWrapper):
         trust_ratio_bounds: optional ``(r_min, r_max)``, either end None.
             Defaults to None.
         weight_decay: float >= 0, coupled L2 coefficient. Defaults to 0.0.
-        exclude_vectors: bool, exclude rank <= 1 variables from weight decay
-            and adaptation. Defaults to True.
-        exclude_from_weight_decay: list of regexes on variable paths.
-            Defaults to None.
-        exclude_from_adaptation: list of regexes on variable paths.
-            Defaults to None.
-        **kwargs: Keras base optimizer arguments (name, clipnorm, ...).
+        {{mask_args}}
 
     References:
         - [You et al., 2020](https://arxiv.org/abs/2006.08517), Table 3.
         - [You et al., 2019](https://arxiv.org/abs/1904.00962), Algorithm 2.
     """
 
-    def __init__(self, inner, eeta=1.0, weight_norm_clamp=None,
+    def __init__(self, inner_optimizer, eeta=1.0, weight_norm_clamp=None,
                  trust_ratio_bounds=None, weight_decay=0.0,
                  exclude_vectors=True, exclude_from_weight_decay=None,
                  exclude_from_adaptation=None, name=None, **kwargs):
         super().__init__(
-            inner, weight_decay=weight_decay, exclude_vectors=exclude_vectors,
+            inner_optimizer, weight_decay=weight_decay, exclude_vectors=exclude_vectors,
             exclude_from_weight_decay=exclude_from_weight_decay,
             exclude_from_adaptation=exclude_from_adaptation, name=name,
             **kwargs)
@@ -96,12 +90,12 @@ class LayerwiseTrustRatio(wrapper.InnerOptimizerWrapper):
             "weight_norm_clamp", weight_norm_clamp, lower_limit=0.0)
         self.trust_ratio_bounds = numerics.validate_interval(
             "trust_ratio_bounds", trust_ratio_bounds, lower_limit=0.0)
-        self._capture = wrapper._IncrementCapture(inner)
+        self._capture = wrapper._IncrementCapture(inner_optimizer)
 
     @property
     def ratio_placement(self):
         """"gradient" (ratio before the inner's state: SGD) or "update"."""
-        if type(self.inner) is keras.optimizers.SGD:
+        if type(self.inner_optimizer) is keras.optimizers.SGD:
             return "gradient"
         return "update"
 
@@ -142,3 +136,6 @@ class LayerwiseTrustRatio(wrapper.InnerOptimizerWrapper):
             "trust_ratio_bounds": masked.pair_config(self.trust_ratio_bounds),
         })
         return config
+
+
+LayerwiseTrustRatio.__doc__ = LayerwiseTrustRatio.__doc__.replace("{{mask_args}}", masked.MASK_ARGS)

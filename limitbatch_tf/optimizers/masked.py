@@ -20,6 +20,18 @@ import tensorflow as tf
 from limitbatch_tf.optimizers import masks as masks_lib
 
 
+# The arguments every MaskedOptimizer takes, for the subclasses' docstrings
+# (as Keras fills its optimizers' "{{base_optimizer_keyword_args}}").
+MASK_ARGS = """exclude_vectors: bool, exclude rank <= 1 variables from weight
+            decay and adaptation. Defaults to True (MLPerf practice).
+        exclude_from_weight_decay: list of regexes on variable paths;
+            matching variables get no weight decay. Defaults to None.
+        exclude_from_adaptation: list of regexes on variable paths;
+            matching variables get trust ratio 1. Defaults to None.
+        **kwargs: Keras base optimizer arguments (name, clipnorm, ...);
+            ``weight_decay`` is the coupled L2 coefficient, never Keras's."""
+
+
 class MaskedOptimizer(keras.optimizers.Optimizer):
     """Base class; subclasses implement ``update_step`` and ``_own_config``.
 

@@ -47,10 +47,10 @@ _UNSUPPORTED_INNER_SETTINGS = (
 
 
 def check_inner(owner, inner):
-    """Raises ValueError unless ``inner`` can be wrapped by ``owner``."""
+    """Raises ValueError unless ``inner_optimizer`` can be wrapped by ``owner``."""
     if not isinstance(inner, keras.optimizers.Optimizer):
         raise ValueError(
-            f"{owner}: `inner` must be a keras.optimizers.Optimizer; "
+            f"{owner}: `inner_optimizer` must be a keras.optimizers.Optimizer; "
             f"received {inner!r}")
     if type(inner) not in SUPPORTED:
         names = ", ".join(c.__name__ for c in SUPPORTED)
@@ -59,18 +59,18 @@ def check_inner(owner, inner):
             f"optimizers whose learning rate purely multiplies the update: "
             f"{names}")
     if inner.built:
-        raise ValueError(f"{owner}: `inner` must not be built yet")
+        raise ValueError(f"{owner}: `inner_optimizer` must not be built yet")
     if getattr(inner, "_limitbatch_wrapped", False):
-        raise ValueError(f"{owner}: `inner` is already wrapped by another "
+        raise ValueError(f"{owner}: `inner_optimizer` is already wrapped by another "
                          f"optimizer; create a fresh one")
     for setting in _UNSUPPORTED_INNER_SETTINGS:
         if getattr(inner, setting, None):
             raise ValueError(
-                f"{owner}: `inner.{setting}` must be unset (got "
+                f"{owner}: `inner_optimizer.{setting}` must be unset (got "
                 f"{getattr(inner, setting)!r}); set it on the wrapper instead")
     if inner.use_ema:
         raise ValueError(
-            f"{owner}: `inner.use_ema` must be False; set it on the wrapper")
+            f"{owner}: `inner_optimizer.use_ema` must be False; set it on the wrapper")
 
 
 class _IncrementCapture:
@@ -129,66 +129,68 @@ class _IncrementCapture:
 
 
 class InnerOptimizerWrapper(masked.MaskedOptimizer):
-    """Base for optimizers that run ``inner``'s update rule per variable.
+    """Base for optimizers that run ``inner_optimizer``'s update rule per variable.
 
     Args:
-        inner: an unbuilt optimizer of a type in ``SUPPORTED``; the wrapper
+        inner_optimizer: an unbuilt optimizer of a type in ``SUPPORTED``; the wrapper
             takes ownership of it (do not use it on its own afterwards).
         **kwargs: ``MaskedOptimizer`` and Keras base arguments, except
-            ``learning_rate``, which is taken from ``inner``.
+            ``learning_rate``, which is taken from ``inner_optimizer``.
     """
 
-    def __init__(self, inner, **kwargs):
-        check_inner(type(self).__name__, inner)
+    def __init__(self, inner_optimizer, **kwargs):
+        check_inner(type(self).__name__, inner_optimizer)
         if "learning_rate" in kwargs:
             raise ValueError(
                 f"{type(self).__name__}: the learning rate is the inner "
                 f"optimizer's; set it there, not on the wrapper")
-        # inner._learning_rate is the schedule/callable/Variable itself;
+        # inner_optimizer._learning_rate is the schedule/callable/Variable itself;
         # the public property would evaluate a schedule.
-        learning_rate = inner._learning_rate
+        learning_rate = inner_optimizer._learning_rate
         if isinstance(learning_rate, keras.Variable):
             learning_rate = float(learning_rate.numpy())
         super().__init__(learning_rate=learning_rate, **kwargs)
-        self.inner = inner
-        inner._limitbatch_wrapped = True
+        self.inner_optimizer = inner_optimizer
+        inner_optimizer._limitbatch_wrapped = True
         self._inner_has_step_hook = (
-            type(inner)._backend_update_step
+            type(inner_optimizer)._backend_update_step
             is not keras.optimizers.Optimizer._backend_update_step)
 
     def build(self, var_list):
         if self.built:
             return
         super().build(var_list)
-        self.inner.build(var_list)
+        self.inner_optimizer.build(var_list)
 
     @property
     def variables(self):
         # Like keras.optimizers.LossScaleOptimizer: the inner's slots are
         # saved and restored with the wrapper.
-        return self._variables + self.inner.variables
+        return self._variables + self.inner_optimizer.variables
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         # Runs once per real update step (after accumulation), in replica
         # context, around the per-variable update_step calls.
         if self._inner_has_step_hook:
             # E.g. Nadam's u_product; no variables, so no update_step call.
-            self.inner._backend_update_step([], [], learning_rate)
+            self.inner_optimizer._backend_update_step([], [], learning_rate)
         super()._backend_update_step(grads, trainable_variables, learning_rate)
-        self.inner._iterations.assign_add(1)
+        self.inner_optimizer._iterations.assign_add(1)
 
     def get_config(self):
         config = super().get_config()
-        inner_config = keras.optimizers.serialize(self.inner)
+        inner_config = keras.optimizers.serialize(self.inner_optimizer)
         # The wrapper's learning rate is authoritative (it may have been set
         # after construction); store it where from_config will read it.
         inner_config["config"]["learning_rate"] = config.pop("learning_rate")
-        config["inner"] = inner_config
+        config["inner_optimizer"] = inner_config
         return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        inner = keras.optimizers.deserialize(
-            config.pop("inner"), custom_objects=custom_objects)
-        return cls(inner, **config)
+        # "inner": the key before it took Keras's name (LossScaleOptimizer's)
+        serialized = config.pop("inner_optimizer", None) or config.pop("inner")
+        inner_optimizer = keras.optimizers.deserialize(
+            serialized, custom_objects=custom_objects)
+        return cls(inner_optimizer, **config)

@@ -20,152 +20,21 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-from limitbatch_tf import distribute, optimizers, rundir, schedules
+from limitbatch_tf import distribute, rundir
 from limitbatch_tf.config import Config, ConfigError
-from limitbatch_tf.data import micro_batch
 from limitbatch_tf.data import registry as data_registry
-from limitbatch_tf.data.base import StepLayout, eval_steps
+from limitbatch_tf.data.base import eval_steps
 from limitbatch_tf.losses import per_example_cross_entropy
 from limitbatch_tf.models import registry as model_registry
-from limitbatch_tf.train import run_dir
+from limitbatch_tf.train import build, run_dir
 from limitbatch_tf.train.checkpoint import Checkpointer
 from limitbatch_tf.train.mlperf_log import MlperfLog
+from limitbatch_tf.train.plan import Plan, checkpoint_intervals, make_plan
 from limitbatch_tf.train.preemption import PreemptionWatcher
 from limitbatch_tf.train.probes import Probes
 from limitbatch_tf.train.record import Record
 from limitbatch_tf.train.steps import StepFunctions
 from limitbatch_tf.train.telemetry import Telemetry
-
-
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    """Durations of a run, all in update steps (converted here, once)."""
-
-    layout: StepLayout
-    num_train: int
-    total_steps: int
-    eval_every_steps: float
-    peak_lr: float
-    schedule: object  # keras LearningRateSchedule
-    eval_offset_steps: float = 0.0
-
-    def next_eval(self, step: int) -> int:
-        """The first evaluation step after ``step``: ceil(offset + j *
-        interval) for the least j >= 0 that lies beyond ``step``, or the end."""
-        rel = (step - self.eval_offset_steps) / self.eval_every_steps
-        j = max(0, math.floor(rel + 1e-9) + 1)
-        return min(self.total_steps, math.ceil(
-            self.eval_offset_steps + j * self.eval_every_steps - 1e-9))
-
-    @property
-    def steps_per_epoch(self) -> float:
-        return self.num_train / self.layout.global_batch
-
-    def epoch(self, step: int) -> float:
-        return step / self.steps_per_epoch
-
-
-def make_plan(config: Config, num_train: int, num_replicas: int) -> Plan:
-    """Resolves batch size, step layout and durations for a dataset."""
-    # Full batch (also --batch_size=N_train) and the automatic micro-batch
-    # live in data/micro_batch.py.
-    layout = micro_batch.step_layout(config, num_train, num_replicas)
-    batch = layout.global_batch
-    if ("noise_scale" in config.probes()
-            and layout.per_replica_batch == layout.global_batch):
-        # McCandlish et al.'s estimator needs gradients at two batch sizes:
-        # per-replica micro-batch (b) and global (B); b == B gives 0/0.
-        raise ConfigError(
-            f"--telemetry=noise_scale needs two gradient sizes: run on more "
-            f"than one replica or set --micro_batch_size below the "
-            f"per-replica batch ({layout.per_replica_batch})")
-    if config.train_steps is not None:
-        total = config.train_steps
-    else:
-        total = math.ceil(config.epochs * num_train / batch)
-        if total < 1:
-            raise ConfigError(f"--epochs={config.epochs} is less than one step")
-    every = max(1.0, config.eval_every_epochs * num_train / batch)
-    peak_lr, schedule = make_schedule(config, num_train / batch, total, batch)
-    return Plan(layout, num_train, total, every, peak_lr, schedule,
-                eval_offset_steps=config.eval_offset_epochs * num_train / batch)
-
-
-def set_precision(config: Config, strategy, bn_span, layout) -> str:
-    """Sets Keras's global dtype policy for this run; returns its name.
-
-    Always set (float32 included): the policy is process-global, and a run
-    must not inherit the previous run's.
-    """
-    on_tpu = isinstance(strategy, tf.distribute.TPUStrategy)
-    precision = config.resolved_precision(on_tpu)
-    keras.mixed_precision.set_global_policy(precision)
-    if (config.jit_compile and not on_tpu and bn_span is not None
-            and layout.num_replicas > 1
-            and bn_span > layout.per_replica_batch):
-        raise ConfigError(
-            f"--jit_compile: batch norm spans {bn_span} examples across "
-            f"replicas (per-replica batch {layout.per_replica_batch}); its "
-            f"all-reduce cannot run inside XLA off TPU: use --bn=local/ghost "
-            f"or drop --jit_compile")
-    return precision
-
-
-def make_schedule(config: Config, spe: float, total: int, batch: int):
-    """The paper's recipe: scaled peak LR, warmup, decay (one place)."""
-    try:
-        peak = schedules.scaled_learning_rate(
-            config.learning_rate, batch, config.base_batch_size,
-            config.lr_scaling)
-        warmup = (config.warmup_steps if config.warmup_steps is not None
-                  else schedules.to_steps(epochs=config.warmup_epochs,
-                                          steps_per_epoch=spe))
-        cycle = (None if config.cycle_epochs is None else
-                 schedules.to_steps(epochs=config.cycle_epochs,
-                                    steps_per_epoch=spe))
-        schedule = schedules.build_schedule(
-            peak, total_steps=total, steps_per_epoch=spe, warmup_steps=warmup,
-            warmup=config.warmup, warmup_start_lr=config.warmup_start_lr,
-            decay=config.lr_decay, end_lr=config.end_lr,
-            poly_power=config.poly_power,
-            step_boundaries_epochs=config.boundaries(),
-            step_factor=config.step_factor, cycle_steps=cycle,
-            cycle_start=config.cycle_start,
-            cosine_granularity=config.cosine_granularity,
-            coarse_epochs=config.coarse_epochs)
-    except ConfigError:
-        raise
-    except ValueError as e:
-        raise ConfigError(f"learning-rate schedule: {e}") from None
-    return peak, schedule
-
-
-def build_optimizer(config: Config, learning_rate):
-    """The optimizer the config names, through the optimizers' factory."""
-    try:
-        return optimizers.build_optimizer(
-            config.optimizer, learning_rate, momentum=config.momentum,
-            nesterov=config.nesterov, weight_decay=config.weight_decay,
-            beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon,
-            lars_eeta=config.lars_eeta, lars_epsilon=config.lars_epsilon,
-            lars_clip=config.lars_clip,
-            layerwise=config.layerwise, trust_ratio_bounds=config.bounds(),
-            exclude_from_weight_decay=config.patterns(
-                config.exclude_from_weight_decay),
-            exclude_from_adaptation=config.patterns(
-                config.exclude_from_adaptation),
-            exclude_vectors=config.exclude_vectors)
-    except ValueError as e:
-        raise ConfigError(f"--optimizer={config.optimizer}: {e}") from None
-
-
-def _print_exclusions(optimizer):
-    report = getattr(optimizer, "print_exclusions", None)
-    if report is None:
-        print(f"{type(optimizer).__name__} has no weight-decay or adaptation "
-              f"exclusions", flush=True)
-    else:
-        report()
 
 
 def _current_lr(optimizer) -> float:
@@ -234,9 +103,9 @@ def setup(config: Config, strategy, start_time: float) -> Run:
                      strategy.num_replicas_in_sync)
     layout = plan.layout
     with strategy.scope():  # built once; it also validates the flags
-        optimizer = build_optimizer(config, plan.schedule)
+        optimizer = build.build_optimizer(config, plan.schedule)
     bn_span = model_registry.bn_span_of(config, layout)
-    precision = set_precision(config, strategy, bn_span, layout)
+    precision = build.set_precision(config, strategy, bn_span, layout)
     if layout.micro_batches > 1 and layout.num_replicas > 1:
         # Grappler's arithmetic optimizer rewrites adds in the micro-batch
         # while loop into temporary-variable accumulators whose names collide
@@ -266,7 +135,7 @@ def setup(config: Config, strategy, start_time: float) -> Run:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(model.trainable_variables)
     if config.print_exclusions:
-        _print_exclusions(optimizer)
+        build.print_exclusions(optimizer)
     record = Record(config.model_dir, resuming, start_time)
     probes = Probes(config.probes(), strategy, model,
                     getattr(optimizer, "inner_optimizer", optimizer), layout,
@@ -432,18 +301,6 @@ def _to_target(run: Run, status: str) -> dict:
 def _save(run: Run, status: str) -> dict:
     return run.record.save(status, run.step, run.epoch, run.probes.results(),
                            **_to_target(run, status))
-
-
-def checkpoint_intervals(config: Config, plan: Plan) -> tuple:
-    """The checkpoint cadences in update steps: --checkpoint_every_steps and
-    --checkpoint_every_epochs (rounded to whole steps, at least 1)."""
-    intervals = []
-    if config.checkpoint_every_steps:
-        intervals.append(config.checkpoint_every_steps)
-    if config.checkpoint_every_epochs:
-        intervals.append(max(1, round(config.checkpoint_every_epochs
-                                      * plan.steps_per_epoch)))
-    return tuple(intervals)
 
 
 def train(run: Run) -> str:

@@ -79,8 +79,12 @@ class StepFunctions:
             # variable is refused), hence the strategy.run in the loops.
             self._train_sums = _replica_local_sums(len(TRAIN_SUMS))
             self._eval_sums = _replica_local_sums(4)
-        self.train_loop = tf.function(self._train_loop)
-        self.eval_loop = tf.function(self._eval_loop)
+        # The loops are written as tf.while_loop (``_repeat``), so nothing
+        # here needs AutoGraph; without it a run starts ~N s sooner
+        # (AutoGraph converts every Python function the trace calls:
+        # benchmarks/README.md, issue 18.4).
+        self.train_loop = tf.function(self._train_loop, autograph=False)
+        self.eval_loop = tf.function(self._eval_loop, autograph=False)
 
     # --- per-replica pieces -------------------------------------------------
     def _call_model(self, images, weights, training):
@@ -208,8 +212,8 @@ class StepFunctions:
         if self._accumulators is None:
             self.strategy.run(self._step, args=(next(iterator),))
             return
-        for _ in tf.range(self.layout.micro_batches):
-            self.strategy.run(self._accumulate, args=(next(iterator),))
+        _repeat(self.layout.micro_batches, lambda: self.strategy.run(
+            self._accumulate, args=(next(iterator),)))
         self.strategy.run(self._apply_accumulated)
 
     def _train_loop(self, iterator, num_steps):
@@ -225,8 +229,7 @@ class StepFunctions:
         returned values are means over replicas.
         """
         self.strategy.run(_reset, args=(self._train_sums,))
-        for _ in tf.range(num_steps):
-            self._one_update(iterator)
+        _repeat(num_steps, lambda: self._one_update(iterator))
         loss, small, big, correct = tf.unstack(self._train_sums.read_value())
         replicas = self.strategy.num_replicas_in_sync
         return loss, small / replicas, big / replicas, correct
@@ -238,8 +241,8 @@ class StepFunctions:
         """Sums (loss, correct, top-5 correct, examples) over ``num_steps``,
         replica-local until the one cross-replica sum at the end."""
         self.strategy.run(_reset, args=(self._eval_sums,))
-        for _ in tf.range(num_steps):
-            self.strategy.run(self._eval_step_sums, args=(next(iterator),))
+        _repeat(num_steps, lambda: self.strategy.run(
+            self._eval_step_sums, args=(next(iterator),)))
         return self._eval_sums.read_value()
 
 
@@ -249,6 +252,17 @@ global mean training loss, the squared norm of micro-batch mean gradients
 (mean over replicas and micro-batches; 0 unless ``measure_gradients``),
 the squared norm of the global gradient (0 unless ``measure_gradients``)
 and the weighted count of correct top-1 training predictions."""
+
+
+def _repeat(count, body):
+    """Calls ``body()`` ``count`` times inside a tf.while_loop (what
+    AutoGraph makes of ``for _ in tf.range(count)``, written out). The
+    body's state changes (variables, the iterator) are its effect; they
+    run in order, one iteration after the other."""
+    def loop(i):
+        body()
+        return i + 1
+    tf.while_loop(lambda i: i < count, loop, [tf.constant(0)])
 
 
 def _replica_local_sums(size):

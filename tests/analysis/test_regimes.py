@@ -6,7 +6,7 @@ cases below.
 """
 import pytest
 
-from limitbatch_tf.analysis import regimes, store
+from limitbatch_tf.analysis import regime_text, regimes, store
 from fake_store import write_trial
 import importlib.util
 import json
@@ -290,7 +290,7 @@ def test_a_store_without_validation_picks_on_test_and_says_so(tmp_path):
     row = report.rows[-1]
     assert row.picked_on == "test" and row.best_accuracy == pytest.approx(0.89)
     assert "picked on test accuracy: no validation split" in row.flags
-    assert "picked on test accuracy" in regimes.format_report(report)
+    assert "picked on test accuracy" in regime_text.format_report(report)
 
 
 def test_error_ratio_reading_loosens_the_bar(tmp_path):

@@ -15,7 +15,7 @@ from limitbatch_tf.config import Config, ConfigError
 from limitbatch_tf.data import micro_batch
 from limitbatch_tf.data.base import StepLayout
 from limitbatch_tf.layers.bn_span import resolve_bn_span
-from limitbatch_tf.train.loop import make_plan
+from limitbatch_tf.train.plan import make_plan
 
 LADDER = 819200
 IMAGENET = 1281167

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from limitbatch_tf.config import Config, ConfigError, from_mapping
-from limitbatch_tf.experiments import grid, grid_search
+from limitbatch_tf.sweeps import grid, grid_search
 
 LADDER = pathlib.Path(__file__).resolve().parents[2] / "experiments" / "ladder"
 DATASETS = ("imagenet", "cifar10", "mnist", "fashion_mnist")

@@ -154,3 +154,45 @@ def test_undecided_at_max_seeds_is_reported_not_hidden(tmp_path):
     # failure closes its bracket: reported open, with the cell named.
     assert summary["b_h"]["lo"] == 512 and summary["b_h"]["hi"] is None
     assert summary["b_h"]["undecided"] == [1024]
+
+
+class BatchingTrainer(SimulatedTrainer):
+    """The simulated trainer with ``run_many``: records each batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+
+    def run_many(self, specs, parallel):
+        self.batches.append(([s.key for s in specs], parallel))
+        return [self(s) for s in specs]
+
+
+def test_independent_trials_go_to_the_trainer_together(tmp_path):
+    """With --parallel, the baseline's seeds and each successive-halving
+    rung are one run_many call; the search's result is the sequential
+    one, trial for trial."""
+    together = BatchingTrainer()
+    summary = search.Search(_settings(parallel=2), together, str(tmp_path / "p"),
+                            log=lambda m: None).run()
+    one_by_one = SimulatedTrainer()
+    want = search.Search(_settings(), one_by_one, str(tmp_path / "s"),
+                         log=lambda m: None).run()
+    assert sorted(together.calls) == sorted(one_by_one.calls)
+    assert (summary["b_l"], summary["b_h"]) == (want["b_l"], want["b_h"])
+    sizes = [len(keys) for keys, _ in together.batches]
+    assert sizes[0] == 3  # the baseline's seeds
+    assert 5 in sizes and 2 in sizes  # rungs of 5 and 2 LRs
+    assert {p for _, p in together.batches} == {2}
+
+
+def test_a_batch_runs_what_fits_the_budget_then_stops(tmp_path):
+    trainer = BatchingTrainer()
+    s = search.Search(_settings(parallel=2, budget_s=1e6), trainer,
+                      str(tmp_path), log=lambda m: None)
+    s.trials([search.TrialSpec(B0, LR0, 0, EPOCHS)])  # learns the cost: 8 x 39.5
+    s.s.budget_s = s.spent_s + 1.5 * 8 * (20 + 5000 / B0)
+    with pytest.raises(search.BudgetSpent):
+        s.trials([search.TrialSpec(B0, LR0, k, EPOCHS) for k in (1, 2, 3)])
+    assert len(trainer.calls) == 2  # seed 1 fit the budget, seed 2 did not
+    assert s.spent_s <= s.s.budget_s

@@ -39,9 +39,9 @@ def test_config_round_trip(key):
     opt = _optimizers()[key]
     restored = h.check_config_roundtrip(opt)
     assert restored.coupled_weight_decay == opt.coupled_weight_decay
-    if hasattr(opt, "inner"):
-        assert type(restored.inner) is type(opt.inner)
-        assert restored.inner.get_config() == opt.inner.get_config()
+    if hasattr(opt, "inner_optimizer"):
+        assert type(restored.inner_optimizer) is type(opt.inner_optimizer)
+        assert restored.inner_optimizer.get_config() == opt.inner_optimizer.get_config()
 
 
 def test_wrapper_learning_rate_set_later_is_serialized():
@@ -84,7 +84,7 @@ def test_factory_values_reach_the_optimizer():
     assert build_optimizer("adam", 0.1, epsilon=0.0).epsilon == 0.0
     assert build_optimizer("lamb", 0.1).epsilon == 1e-6
     wrapped = build_optimizer("momentum", 0.1, layerwise=True)
-    assert wrapped.eeta == 1e-3 and wrapped.inner.momentum == 0.9
+    assert wrapped.eeta == 1e-3 and wrapped.inner_optimizer.momentum == 0.9
     assert build_optimizer("adagrad", 0.1, layerwise=True).eeta == 1.0
     for name, kwargs in (("lars", {}), ("momentum", {"layerwise": True}),
                          ("adam", {"weight_decay": 1e-4})):

@@ -14,6 +14,7 @@ from absl import flags
 from limitbatch_tf import main as main_module
 from limitbatch_tf.config import Config, ConfigError
 from limitbatch_tf.train import loop
+from limitbatch_tf.train.plan import Plan
 from fakedata import write_mnist_dir
 from mllog_rules import mllog_rules, official_check
 
@@ -239,7 +240,7 @@ def test_command_line_exit_code(tmp_path):
 
 def test_recipe_reaches_the_schedule(data_dir, tmp_path):
     """Linear scaling sets the peak; warmup starts at 0; cosine ends at end_lr."""
-    from limitbatch_tf.train.loop import make_plan
+    from limitbatch_tf.train.plan import make_plan
     config = _config(data_dir, tmp_path, batch_size="128", lr_scaling="linear",
                      base_batch_size=32, learning_rate=0.1, warmup_epochs=1.0,
                      lr_decay="cosine", end_lr=0.001, epochs=3.0)
@@ -270,7 +271,7 @@ def test_large_batch_optimizers_train(data_dir, tmp_path, flags):
     (10.0, 0.0, 100), (10.0, 3.0, 100), (2.5, 1.2, 17), (8.0, 4.0, 24),
     (1.0, 0.5, 5)])
 def test_next_eval_walks_the_offset_grid(every, offset, total):
-    plan = loop.Plan(None, 0, total, every, 0.0, None, eval_offset_steps=offset)
+    plan = Plan(None, 0, total, every, 0.0, None, eval_offset_steps=offset)
     # Reference: the grid ceil(offset + k * every), k >= 0, above step 0,
     # then the last step.
     grid = sorted({math.ceil(offset + k * every - 1e-9) for k in range(200)}
