@@ -175,8 +175,11 @@ def _cell(trials):
     edge = (", grid edge" if len(tried) > 1 and lr in (tried[0], tried[-1])
             else "")
     warmups = sorted({t.config.get("warmup_epochs") or 0 for t in trials})
-    warm = (f", warmup {best.config.get('warmup_epochs') or 0:g}"
-            if len(warmups) > 1 else "")
+    chosen = best.config.get("warmup_epochs") or 0
+    # A warmup pick at the end of its axis is a lower bound too.
+    warm = (f", warmup {chosen:g}"
+            + (", warmup grid edge" if chosen in (warmups[0], warmups[-1])
+               else "") if len(warmups) > 1 else "")
     return f"{100 * best.accuracy:.1f}% (lr {lr:.3g}{edge}{warm})"
 
 
