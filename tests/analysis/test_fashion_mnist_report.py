@@ -150,9 +150,17 @@ def test_review_stores_join_the_report(tmp_path):
          0.87, 0.87, optimizer="adam")
     _curve(res / "review" / "longer" / "lamb_16k", "l", 16384, 60,
            val=0.80, optimizer="lamb", epochs=200.0)
+    # the warmup-10 pick (validation 0.90 > 0.89), its test 88.0%, at the
+    # end of its warmup axis: a lower bound, and marked so
     text = report.generate(str(res), str(tmp_path / "figures"))
-    # the warmup-10 pick (validation 0.90 > 0.89), its test 88.0%
-    assert "88.0% (lr 3.2, warmup 10)" in text
+    assert "88.0% (lr 3.2, warmup 10, warmup grid edge)" in text
+    _run(grid, "w15", 8192, 0.870, 0.85, step=60, optimizer="lamb",
+         config_extra=dict(warmup_epochs=15))
+    (grid / "sweep.json").write_text(
+        '{"config": "c.yaml", "axes": {"batch_size": ["8192"], "seed": [0], '
+        '"warmup_epochs": [5, 10, 15]}, "set": {}}')
+    text = report.generate(str(res), str(tmp_path / "figures"))
+    assert "88.0% (lr 3.2, warmup 10)" in text  # interior once 15 ran
     assert "| 8192 |" in text and "seeds" in text
     assert "A = 91.00% +- 0.16 (sd; standard error 0.07 point)" in text
     assert "| paper-style | 99.5% of A: 88.56% +- 0.57 |" in text
