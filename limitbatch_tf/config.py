@@ -288,7 +288,8 @@ class Config:
         "reproducible runs and resumes, at some speed cost.", identity=False)
     telemetry: Optional[str] = _field(
         None, "Comma-separated extra measurements: weight_distance, "
-        "trust_ratios, grad_norm, noise_scale (see train/probes.py).",
+        "trust_ratios, grad_norm, noise_scale, noise_scale_layers (the "
+        "noise scale per trainable variable too; see train/probes.py).",
         identity=False)
     # --- divergence
     on_divergence: str = _field(
@@ -439,11 +440,14 @@ class Config:
     def probes(self):
         """--telemetry as a tuple of probe names."""
         names = tuple(n for n in (self.telemetry or "").split(",") if n)
-        known = ("weight_distance", "trust_ratios", "grad_norm", "noise_scale")
+        known = ("weight_distance", "trust_ratios", "grad_norm", "noise_scale",
+                 "noise_scale_layers")
         for name in names:
             if name not in known:
                 raise ConfigError(f"--telemetry: unknown probe '{name}'; "
                                   f"expected some of {', '.join(known)}")
+        if "noise_scale_layers" in names and "noise_scale" not in names:
+            names += ("noise_scale",)  # the per-variable split needs the total
         return names
 
     @staticmethod

@@ -25,7 +25,11 @@ class NoiseScaleEMA:
 
     def __init__(self, decay: float = 0.95, state=None):
         self.decay = decay
-        self._grad_sq, self._trace, self.weight = state or (0.0, 0.0, 0.0)
+        self.load_state(state or (0.0, 0.0, 0.0))
+
+    def load_state(self, state):
+        """Continues from a ``state()`` (a resumed run)."""
+        self._grad_sq, self._trace, self.weight = (float(x) for x in state)
 
     def update(self, small_sq, big_sq, b_small, b_big):
         g2 = (b_big * big_sq - b_small * small_sq) / (b_big - b_small)

@@ -24,7 +24,7 @@ class Checkpointer:
 
     def restore_latest(self) -> str | None:
         """Restores the newest checkpoint that loads; returns its path."""
-        for path in reversed(self.manager.checkpoints):
+        for path in reversed(self._listed()):
             try:
                 self.checkpoint.restore(path).expect_partial()
                 return path
@@ -38,3 +38,20 @@ class Checkpointer:
 
     def save(self, step: int) -> str:
         return self.manager.save(checkpoint_number=step)
+
+    def _listed(self) -> list:
+        """The checkpoints the state file lists, oldest first.
+
+        CheckpointManager lists only paths whose timestamps are newer than
+        the state's last_preserved_timestamp, so a state file without
+        timestamps (tf.compat.v1.train.update_checkpoint_state, older tools,
+        a hand edit) makes its list empty and a run would restart from step
+        0; the state file's own list is read then.
+        """
+        if self.manager.checkpoints:
+            return list(self.manager.checkpoints)
+        state = tf.train.get_checkpoint_state(self.manager.directory)
+        if state is None:
+            return []
+        return list(state.all_model_checkpoint_paths) or (
+            [state.model_checkpoint_path] if state.model_checkpoint_path else [])

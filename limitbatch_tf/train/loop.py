@@ -270,7 +270,9 @@ def _train_steps(run: Run, n: int) -> bool:
     run.telemetry.train_loop_done(run.step, run.epoch, run.record.train_loss,
                                   accuracy, _current_lr(run.optimizer), n,
                                   seconds)
-    run.probes.after_loop(run.step, n, small_sq, big_sq, run.telemetry)
+    run.probes.after_loop(run.step, n, small_sq, big_sq, run.telemetry,
+                          run.steps.layer_sums() if run.probes.layer_noise
+                          else None)
     return False
 
 

@@ -13,6 +13,12 @@
   before dividing, and recorded in every results.json history record (the
   trajectory: noise_scale_b_simple, noise_scale_grad_sq,
   noise_scale_trace_sigma) and per host loop in TensorBoard;
+  with ``noise_scale_layers`` also per trainable variable (the same
+  estimator on each variable's squared norms: history records carry
+  ``noise_scale_layers`` = {variable path: {b_simple, grad_sq,
+  trace_sigma}}, TensorBoard ``noise_scale/<path>``); per-variable |G|^2
+  and tr(Sigma) add up to the global ones, so the global B_simple is their
+  ratio of sums, not a mean of the layers' B_simple;
   plus the signal/noise split of appendix 6.1 at the run's batch size B:
   signal power |G|^2 (along the true gradient), noise power tr(Sigma)/B
   (perpendicular, for many parameters), so SNR = B / B_simple: the signal
@@ -29,7 +35,14 @@ import tensorflow as tf
 # The estimator itself imports no TensorFlow: the forecast tools use it too.
 from limitbatch_tf.forecast.noise_scale import NoiseScaleEMA  # noqa: F401
 
-PROBES = ("weight_distance", "trust_ratios", "grad_norm", "noise_scale")
+PROBES = ("weight_distance", "trust_ratios", "grad_norm", "noise_scale",
+          "noise_scale_layers")
+
+
+def _state_variable(rows):
+    """A checkpointed [rows, 3] float64 NoiseScaleEMA state, -1 = unset."""
+    return tf.Variable(tf.fill([rows, 3], tf.constant(-1.0, tf.float64)),
+                       trainable=False)
 
 
 def _finite_or_none(value):
@@ -45,27 +58,66 @@ class Probes:
         self.model, self.optimizer, self.layout = model, optimizer, layout
         previous = previous or {}
         self.record = {name: list(previous.get(name, [])) for name in self.names
-                       if name != "noise_scale"}
+                       if not name.startswith("noise_scale")}
         self.initial = None
         if "weight_distance" in self.names:
             with strategy.scope():
                 self.initial = [tf.Variable(v.value, trainable=False)
                                 for v in model.trainable_variables]
         self.noise = NoiseScaleEMA(state=previous.get("noise_scale_state"))
+        self.layer_noise = {}
+        if "noise_scale_layers" in self.names:
+            states = previous.get("noise_scale_layers_state", {})
+            self.layer_noise = {v.path: NoiseScaleEMA(state=states.get(v.path))
+                                for v in model.trainable_variables}
+        # The EMAs' state is checkpointed too: checkpoints can lag
+        # results.json (--checkpoint_every_epochs, a lost newest file), and
+        # a resumed run must continue the EMAs the restored step saw. Host
+        # float64 variables outside the strategy (no accelerator holds
+        # them); -1 marks "not in the checkpoint" (one written before they
+        # existed), where results.json's state stands.
+        self._ema_vars = {}
+        if "noise_scale" in self.names:
+            self._ema_vars["noise_scale_state"] = _state_variable(1)
+        if self.layer_noise:
+            self._ema_vars["noise_scale_layers_state"] = _state_variable(
+                len(self.layer_noise))
 
     @property
     def measure_gradients(self):
         return "grad_norm" in self.names or "noise_scale" in self.names
 
     def checkpoint_items(self):
-        return {"initial_weights": self.initial} if self.initial else {}
+        items = dict(self._ema_vars)
+        if self.initial:
+            items["initial_weights"] = self.initial
+        return items
 
     def truncate(self, step):
-        """Drops records after ``step`` (the lost future of a resumed run)."""
+        """Called after the checkpoint at ``step`` is restored: drops records
+        after it (the lost future of a resumed run) and takes the noise
+        EMAs' state from the checkpoint where it holds one."""
         for name, rows in self.record.items():
             self.record[name] = [r for r in rows if r["step"] <= step]
+        emas = {"noise_scale_state": [self.noise],
+                "noise_scale_layers_state": list(self.layer_noise.values())}
+        for key, variable in self._ema_vars.items():
+            rows = variable.numpy()
+            if rows[0, 2] >= 0:
+                for ema, row in zip(emas[key], rows):
+                    ema.load_state(row.tolist())
 
-    def after_loop(self, step, steps, small_sum, big_sum, telemetry):
+    def _save_ema_state(self):
+        if "noise_scale_state" in self._ema_vars:
+            self._ema_vars["noise_scale_state"].assign([self.noise.state()])
+        if "noise_scale_layers_state" in self._ema_vars:
+            self._ema_vars["noise_scale_layers_state"].assign(
+                [ema.state() for ema in self.layer_noise.values()])
+
+    def after_loop(self, step, steps, small_sum, big_sum, telemetry,
+                   layer_sums=None):
+        """Updates the probes after a host loop of ``steps`` steps; the sums
+        are StepFunctions.train_loop's and ``layer_sums()``'s."""
         scalars = {}
         if self.measure_gradients and steps:
             small, big = small_sum / steps, big_sum / steps
@@ -79,6 +131,15 @@ class Probes:
                                noise_scale_grad_sq=self.noise.grad_sq,
                                signal_to_noise=self.noise.snr(
                                    self.layout.global_batch))
+            if self.layer_noise and layer_sums is not None:
+                for ema, small_l, big_l in zip(self.layer_noise.values(),
+                                               *layer_sums):
+                    ema.update(small_l / steps, big_l / steps,
+                               self.layout.per_replica_batch,
+                               self.layout.global_batch)
+                scalars.update({f"noise_scale/{path}": ema.b_simple
+                                for path, ema in self.layer_noise.items()})
+            self._save_ema_state()
             if "grad_norm" in self.record:
                 self.record["grad_norm"].append(
                     {"step": step, "grad_norm": scalars["grad_norm"]})
@@ -116,9 +177,18 @@ class Probes:
         """
         if "noise_scale" not in self.names:
             return {}
-        return {"noise_scale_b_simple": _finite_or_none(self.noise.b_simple),
-                "noise_scale_grad_sq": _finite_or_none(self.noise.grad_sq),
-                "noise_scale_trace_sigma": _finite_or_none(self.noise.trace)}
+        fields = {"noise_scale_b_simple": _finite_or_none(self.noise.b_simple),
+                  "noise_scale_grad_sq": _finite_or_none(self.noise.grad_sq),
+                  "noise_scale_trace_sigma": _finite_or_none(self.noise.trace)}
+        if self.layer_noise:
+            fields["noise_scale_layers"] = self._layers_now()
+        return fields
+
+    def _layers_now(self):
+        return {path: {"b_simple": _finite_or_none(ema.b_simple),
+                       "grad_sq": _finite_or_none(ema.grad_sq),
+                       "trace_sigma": _finite_or_none(ema.trace)}
+                for path, ema in self.layer_noise.items()}
 
     def results(self):
         out = dict(self.record)
@@ -134,4 +204,8 @@ class Probes:
                                   "signal_to_noise": self.noise.snr(
                                       self.layout.global_batch)}
             out["noise_scale_state"] = self.noise.state()
+        if self.layer_noise:
+            out["noise_scale_layers"] = self._layers_now()
+            out["noise_scale_layers_state"] = {
+                path: ema.state() for path, ema in self.layer_noise.items()}
         return out

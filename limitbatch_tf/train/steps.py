@@ -35,8 +35,9 @@ class StepFunctions:
       measure_gradients: also return, per update step, the mean squared norm
         of micro-batch mean gradients (size b, one replica) and the squared
         norm of the update's global gradient (size B): the two sizes of the
-        gradient-noise-scale estimator (McCandlish et al. 2018). Costs one
-        extra all-reduce per update step. Defaults to False.
+        gradient-noise-scale estimator (McCandlish et al. 2018), in total
+        and per trainable variable (``layer_sums``). Costs one extra
+        all-reduce per update step. Defaults to False.
       jit_compile: XLA-compile each replica's forward and backward pass
         (``tf.function(jit_compile=True)``, the same switch as Keras's
         ``compile(jit_compile=True)``). Defaults to False.
@@ -77,7 +78,12 @@ class StepFunctions:
             # loop reads them (issue 15.3). ON_READ variables must be reset
             # in the replica context (a cross-replica assign to a SUM
             # variable is refused), hence the strategy.run in the loops.
-            self._train_sums = _replica_local_sums(len(TRAIN_SUMS))
+            # With measure_gradients the per-variable squared norms follow
+            # TRAIN_SUMS (small, then big): the noise_scale_layers probe.
+            self._layers = (len(model.trainable_variables)
+                            if measure_gradients else 0)
+            self._train_sums = _replica_local_sums(
+                len(TRAIN_SUMS) + 2 * self._layers)
             self._eval_sums = _replica_local_sums(4)
         # The loops are written as tf.while_loop (``_repeat``), so nothing
         # here needs AutoGraph; without it a run starts ~N s sooner
@@ -98,18 +104,18 @@ class StepFunctions:
         return self.model(images, training=training)
 
     def _gradients(self, batch):
-        """(loss share, gradient of sum(w*loss)/B, squared norm of the
-        micro-batch mean gradient, weighted count of correct top-1
-        predictions)."""
+        """(loss share, gradient of sum(w*loss)/B, squared norms of the
+        micro-batch mean gradient per variable (None unless
+        measure_gradients), weighted count of correct top-1 predictions)."""
         images, labels, weights = batch
         loss, grads, correct = self._forward_backward(images, labels, weights)
-        small_sq = tf.constant(0.0)
+        small_sq = None
         if self.measure_gradients:
             # Rescale from "share of the global mean" to this micro-batch's
             # own mean gradient; padding-only micro-batches count as 0.
             real = tf.reduce_sum(weights)
             factor = self.layout.global_batch / tf.maximum(real, 1.0)
-            small_sq = _squared_norm(grads, self._loss_scale()) * factor ** 2
+            small_sq = _squared_norms(grads, self._loss_scale()) * factor ** 2
         return loss, grads, small_sq, correct
 
     def _forward_backward_eager(self, images, labels, weights):
@@ -131,9 +137,12 @@ class StepFunctions:
             return tf.cast(self.optimizer.scale_loss(1.0), tf.float32)
         return tf.constant(1.0)
 
-    def _global_squared_norm(self, grads):
+    def _global_squared_norms(self, grads):
+        """Per-variable squared norms of the all-reduced gradient, or None."""
+        if not self.measure_gradients:
+            return None
         ctx = tf.distribute.get_replica_context()
-        return _squared_norm(ctx.all_reduce(_SUM, grads), self._loss_scale())
+        return _squared_norms(ctx.all_reduce(_SUM, grads), self._loss_scale())
 
     def _clip(self, grads):
         """Clips the all-reduced gradient, then hands Keras 1/R of it.
@@ -163,15 +172,20 @@ class StepFunctions:
             grads = self._clip(grads)
         self.optimizer.apply(grads, self.model.trainable_variables)
 
-    def _add_to_sums(self, loss=0.0, small_sq=0.0, big_sq=0.0, correct=0.0):
-        """Adds this replica's values to its running TRAIN_SUMS."""
-        self._train_sums.assign_add(tf.stack(
-            [tf.cast(x, tf.float32) for x in (loss, small_sq, big_sq, correct)]))
+    def _add_to_sums(self, loss=0.0, small_sq=None, big_sq=None, correct=0.0):
+        """Adds this replica's values to its running TRAIN_SUMS, then the
+        per-variable squared norms (``small_sq``, ``big_sq``: vectors over
+        the trainable variables, or None for zeros)."""
+        zeros = tf.zeros([self._layers])
+        small = zeros if small_sq is None else small_sq
+        big = zeros if big_sq is None else big_sq
+        head = tf.stack([tf.cast(x, tf.float32) for x in (
+            loss, tf.reduce_sum(small), tf.reduce_sum(big), correct)])
+        self._train_sums.assign_add(tf.concat([head, small, big], 0))
 
     def _step(self, batch):
         loss, grads, small_sq, correct = self._gradients(batch)
-        big_sq = (self._global_squared_norm(grads) if self.measure_gradients
-                  else tf.constant(0.0))
+        big_sq = self._global_squared_norms(grads)
         self._apply(grads)
         self._add_to_sums(loss, small_sq, big_sq, correct)
 
@@ -180,13 +194,13 @@ class StepFunctions:
         for acc, grad in zip(self._accumulators, grads):
             acc.assign_add(grad)
         # the mean over an update's k micro-batches, summed over its steps
-        self._add_to_sums(loss, small_sq / self.layout.micro_batches,
-                          correct=correct)
+        if small_sq is not None:
+            small_sq = small_sq / self.layout.micro_batches
+        self._add_to_sums(loss, small_sq, correct=correct)
 
     def _apply_accumulated(self):
         grads = [acc.read_value() for acc in self._accumulators]
-        big_sq = (self._global_squared_norm(grads) if self.measure_gradients
-                  else tf.constant(0.0))
+        big_sq = self._global_squared_norms(grads)
         self._apply(grads)
         for acc in self._accumulators:
             acc.assign(tf.zeros_like(acc))
@@ -230,9 +244,24 @@ class StepFunctions:
         """
         self.strategy.run(_reset, args=(self._train_sums,))
         _repeat(num_steps, lambda: self._one_update(iterator))
-        loss, small, big, correct = tf.unstack(self._train_sums.read_value())
+        loss, small, big, correct = tf.unstack(
+            self._train_sums.read_value()[:len(TRAIN_SUMS)])
         replicas = self.strategy.num_replicas_in_sync
         return loss, small / replicas, big / replicas, correct
+
+    def layer_sums(self):
+        """The last ``train_loop``'s squared-norm sums per trainable variable
+        (model order), as it returns their totals: ``(small, big)`` NumPy
+        vectors, means over replicas; None without ``measure_gradients``.
+
+        Read after the loop (one more cross-replica sum, only for the
+        ``noise_scale_layers`` probe); the loop resets them when it starts.
+        """
+        if not self._layers:
+            return None
+        values = (self._train_sums.read_value()[len(TRAIN_SUMS):]
+                  / self.strategy.num_replicas_in_sync).numpy()
+        return values[:self._layers], values[self._layers:]
 
     def _eval_step_sums(self, batch):
         self._eval_sums.assign_add(self._eval_step(batch))
@@ -251,7 +280,9 @@ TRAIN_SUMS = ("loss", "small_sq", "big_sq", "correct")
 global mean training loss, the squared norm of micro-batch mean gradients
 (mean over replicas and micro-batches; 0 unless ``measure_gradients``),
 the squared norm of the global gradient (0 unless ``measure_gradients``)
-and the weighted count of correct top-1 training predictions."""
+and the weighted count of correct top-1 training predictions. With
+``measure_gradients`` the replica-local sums also hold the two squared norms
+per trainable variable (``StepFunctions.layer_sums``)."""
 
 
 def _repeat(count, body):
@@ -275,8 +306,9 @@ def _reset(variable):
     variable.assign(tf.zeros_like(variable))
 
 
-def _squared_norm(grads, loss_scale):
-    """Sum of squares of all gradients, in float32, with loss scaling undone."""
-    total = tf.add_n([tf.reduce_sum(tf.square(tf.cast(g, tf.float32)))
+def _squared_norms(grads, loss_scale):
+    """Each gradient's sum of squares (a vector over ``grads``), in float32,
+    with loss scaling undone."""
+    total = tf.stack([tf.reduce_sum(tf.square(tf.cast(g, tf.float32)))
                       for g in grads])
     return total / tf.square(loss_scale)

@@ -70,7 +70,7 @@ def test_resume_continues_from_the_saved_step(data_dir, tmp_path, capsys):
     tf.compat.v1.train.update_checkpoint_state(ckpt_dir, paths[0], paths[:1])
     capsys.readouterr()
     resumed = loop.run(config)
-    assert "resuming" in capsys.readouterr().out
+    assert f"resuming {config.model_dir} at step 8\n" in capsys.readouterr().out
     assert [h["step"] for h in resumed["history"]] == [8, 16]
     assert resumed["metrics"]["eval_accuracy"] == pytest.approx(
         full["metrics"]["eval_accuracy"], abs=1e-6)
@@ -78,7 +78,8 @@ def test_resume_continues_from_the_saved_step(data_dir, tmp_path, capsys):
         full["metrics"]["eval_loss"], rel=1e-4)
 
 
-def test_checkpoints_at_their_own_cadence_and_resume(data_dir, tmp_path):
+def test_checkpoints_at_their_own_cadence_and_resume(data_dir, tmp_path,
+                                                     capsys):
     """--checkpoint_every_epochs replaces the checkpoint at each evaluation
     (issue 15.5); a run resumed from the one before the last ends where the
     full run did."""
@@ -93,7 +94,9 @@ def test_checkpoints_at_their_own_cadence_and_resume(data_dir, tmp_path):
     for f in glob.glob(paths[-1] + ".*"):
         os.remove(f)
     tf.compat.v1.train.update_checkpoint_state(ckpt_dir, paths[0], paths[:1])
+    capsys.readouterr()
     resumed = loop.run(config)
+    assert "at step 16\n" in capsys.readouterr().out
     assert [h["step"] for h in resumed["history"]] == [8, 16, 24, 32]
     assert resumed["metrics"]["eval_loss"] == pytest.approx(
         full["metrics"]["eval_loss"], rel=1e-4)

@@ -1,5 +1,7 @@
 """Telemetry probes against NumPy: noise scale, weight distance, trust ratios."""
+import glob
 import json
+import os
 
 import keras
 import numpy as np
@@ -63,6 +65,30 @@ def test_measured_noise_scale_matches_per_example_gradients():
     assert ema.b_simple == pytest.approx(trace / grad_sq, rel=0.15)
     assert ema.snr(32) == pytest.approx(32 * grad_sq / trace, rel=0.15)
 
+    # Per variable (the noise_scale_layers probe): the kernel's and the
+    # bias's own |G|^2 and tr(Sigma) from the same per-example gradients,
+    # and the parts add up to the totals the loop returned.
+    small_layers, big_layers = fns.layer_sums()
+    assert small_layers.sum() == pytest.approx(float(small_sum), rel=1e-5)
+    assert big_layers.sum() == pytest.approx(float(big_sum), rel=1e-5)
+    # The bias's |G|^2 is ~1/700 of the kernel's and its B_simple ~230 >> B:
+    # 640 steps estimate it to ~25% only (the kernel's parts and both
+    # traces to ~1%), hence its looser tolerance.
+    split = f.shape[1] * 10  # kernel entries, then the 10 biases
+    for part, grad_tol, (small_l, big_l) in zip(
+            (slice(0, split), slice(split, None)), (0.10, 0.25),
+            zip(small_layers, big_layers)):
+        layer = NoiseScaleEMA(decay=0.0)
+        layer.update(small_l / steps, big_l / steps, 8, 32)
+        g = per_example[:, part]
+        mean_l = g.mean(0)
+        grad_sq_l = float(mean_l @ mean_l)
+        trace_l = float(((g - mean_l) ** 2).sum(1).mean())
+        assert layer.grad_sq == pytest.approx(grad_sq_l, rel=grad_tol)
+        assert layer.trace == pytest.approx(trace_l, rel=0.10)
+        assert layer.b_simple == pytest.approx(trace_l / grad_sq_l,
+                                               rel=grad_tol + 0.05)
+
 
 def test_noise_scale_ema_is_bias_corrected():
     """Each part is the EMA divided by 1 - decay^t (Adam's correction): a
@@ -121,6 +147,58 @@ def test_loop_records_telemetry(tmp_path):
     assert last["noise_scale_trace_sigma"] == pytest.approx(ns["trace_sigma"])
     assert ns["signal_to_noise"] == pytest.approx(64 / ns["b_simple"])
     assert results["telemetry"]["weight_distance"][-1]["global"] > 0
+    assert "noise_scale_layers" not in last  # only when asked for
+
+
+def test_noise_scale_per_layer_adds_up_and_resumes(tmp_path, capsys):
+    """--telemetry=noise_scale_layers: every evaluation carries each
+    variable's B_simple and parts; the parts add up to the global ones (the
+    EMAs are linear); a run resumed from an earlier checkpoint ends with the
+    uninterrupted run's readings, global and per layer."""
+    data = tmp_path / "data"
+    write_mnist_dir(str(data), num_train=256, num_test=64)
+    common = dict(dataset="mnist", data_dir=str(data), batch_size="64",
+                  micro_batch_size=16, eval_every_epochs=1.0, steps_per_loop=2,
+                  learning_rate=0.05, telemetry="noise_scale_layers",
+                  deterministic=True)
+    whole = loop.run(Config(model_dir=str(tmp_path / "whole"), train_steps=8,
+                            **common).validate())
+    paths = {"lenet5/conv1/kernel", "lenet5/conv1/bias", "lenet5/logits/bias"}
+    for h in whole["history"]:
+        layers = h["noise_scale_layers"]
+        assert paths <= set(layers) and len(layers) == 10
+        for part, total in (("grad_sq", "noise_scale_grad_sq"),
+                            ("trace_sigma", "noise_scale_trace_sigma")):
+            assert sum(v[part] for v in layers.values()) == pytest.approx(
+                h[total], rel=1e-4)
+        for v in layers.values():
+            if v["grad_sq"] and v["grad_sq"] > 0:
+                assert v["b_simple"] == pytest.approx(
+                    v["trace_sigma"] / v["grad_sq"])
+    assert whole["telemetry"]["noise_scale_layers"] == whole["history"][-1][
+        "noise_scale_layers"]
+
+    # Resume from the step-4 checkpoint while results.json already holds
+    # step 8's EMAs (as when checkpoints lag evaluations): the checkpointed
+    # state is the one that continues.
+    ckpt_dir = str(tmp_path / "whole" / "checkpoints")
+    paths = list(tf.train.get_checkpoint_state(ckpt_dir)
+                 .all_model_checkpoint_paths)
+    assert [p.rsplit("-", 1)[1] for p in paths] == ["4", "8"]
+    for f in glob.glob(paths[-1] + ".*"):
+        os.remove(f)
+    tf.compat.v1.train.update_checkpoint_state(ckpt_dir, paths[0], paths[:1])
+    capsys.readouterr()
+    resumed = loop.run(Config(model_dir=str(tmp_path / "whole"), train_steps=8,
+                              **common).validate())
+    assert "at step 4\n" in capsys.readouterr().out
+    assert resumed["history"][-1]["noise_scale_grad_sq"] == pytest.approx(
+        whole["history"][-1]["noise_scale_grad_sq"], rel=1e-4)
+    want = whole["history"][-1]["noise_scale_layers"]
+    got = resumed["history"][-1]["noise_scale_layers"]
+    for path in want:
+        for part in ("grad_sq", "trace_sigma"):
+            assert got[path][part] == pytest.approx(want[path][part], rel=1e-4)
 
 
 def test_weight_distance_against_numpy(tmp_path):
