@@ -7,7 +7,8 @@
 # softmax_momentum (Fashion-MNIST; the recipe is WORKLOAD.yaml here) or
 # synthetic (least squares with a closed-form noise scale). For each real
 # workload, in order:
-#   1. one noise-scale run at B0 = 256 (micro-batch 128, --telemetry=noise_scale)
+#   1. one noise-scale run at B0 = 256 (micro-batch 128,
+#      --telemetry=noise_scale_layers: the global and per-layer trajectories)
 #      into $OUT/WORKLOAD/noise;
 #   2. tools/forecast.py on it (printed, and kept in $OUT/WORKLOAD/forecast.txt);
 #   3. tools/find_limit.py from that forecast, with a budget, into the store
@@ -78,7 +79,7 @@ real() {  # real WORKLOAD
   echo "== $w: noise-scale run ($cfg)"
   if ! finished "$OUT/$w/noise"; then
     python -m limitbatch_tf.main --config="$cfg" --model_dir="$OUT/$w/noise" \
-        --micro_batch_size=128 --telemetry=noise_scale \
+        --micro_batch_size=128 --telemetry=noise_scale_layers \
         > "$OUT/$w/noise.log" 2>&1 || { echo "   failed: $OUT/$w/noise.log"; status=1; return; }
   fi
   python tools/forecast.py "$OUT/$w/noise" | tee "$OUT/$w/forecast.txt" || { status=1; return; }
