@@ -15,7 +15,9 @@
 #      $OUT/WORKLOAD/search (tools/regimes.py and tools/plot.py read it).
 # Running this again resumes: a finished noise run is not rerun, an
 # interrupted one resumes from its checkpoint, and find_limit replays its
-# ledger (finished trials are never rerun).
+# ledger (finished trials are never rerun). Then
+#   python experiments/forecast/report.py
+# writes REPORT.md, the figure and calibration.json's rows.
 #
 # Environment: BUDGET_HOURS (find_limit's CPU-hours per workload; default
 # per workload, budget() below: a quarter of an exhaustive map's compute),

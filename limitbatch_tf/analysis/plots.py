@@ -13,6 +13,7 @@ the output file's extension).
 | noise_scale | gradient noise scale B_simple vs epoch (history records) against B_L / B_H |
 | steps_to_target | steps to target vs batch size with the fitted critical batch (Shallue et al. 2019; McCandlish et al. 2018) |
 | train_loss | final training loss vs batch size, per seed |
+| calibration | forecast vs measured critical batch, and B_H intervals vs measured brackets (the forecast's calibration study, issue 19) |
 """
 from __future__ import annotations
 
@@ -372,3 +373,54 @@ KINDS = {"accuracy_vs_batch": accuracy_vs_batch, "ladder": ladder,
          "weight_distance": weight_distance, "trust_ratios": trust_ratios,
          "noise_scale": noise_scale, "steps_to_target": steps_to_target,
          "train_loss": train_loss}
+
+
+def calibration(points, path, factor=2.0):
+    """The forecast's calibration study (experiments/forecast/report.py).
+
+    Left: forecast B_crit vs the measured one (the McCandlish fit, with its
+    bootstrap interval), log-log, against y = x and a ``factor`` band.
+    Right: per workload, the B_H interval forecast from the other
+    workloads (a bar) and the measured B_H bracket [lo, hi) (dots).
+    ``points``: dicts with workload, forecast, measured,
+    measured_interval, b_h_interval, b_h_bracket (None where missing).
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    both = [p for p in points if p["measured"] is not None]
+    for p in both:
+        lo, hi = p["measured_interval"]
+        err = ([[max(p["measured"] - lo, 0)], [max(hi - p["measured"], 0)]]
+               if math.isfinite(lo) and math.isfinite(hi) else None)
+        left.errorbar([p["forecast"]], [p["measured"]], yerr=err, fmt="o",
+                      capsize=3, label=p["workload"])
+    values = [v for p in both for v in (p["forecast"], p["measured"])]
+    if values:
+        span = [min(values) / 3, max(values) * 3]
+        left.plot(span, span, "k-", lw=1, label="forecast = measured")
+        left.fill_between(span, [v / factor for v in span],
+                          [v * factor for v in span], color="0.5", alpha=0.15,
+                          label=f"within {factor:g}x")
+        left.legend(fontsize=7)
+    else:
+        left.text(0.5, 0.5, "no measured B_crit yet", ha="center",
+                  transform=left.transAxes)
+    left.set(xscale="log", yscale="log", xlabel="B_crit forecast",
+             ylabel="B_crit measured (steps-to-target fit)")
+    names = [p["workload"] for p in points]
+    for y, p in enumerate(points):
+        if p["b_h_interval"] is not None:
+            lo, hi = p["b_h_interval"]
+            right.plot([lo, hi], [y, y], "-", lw=6, alpha=0.35,
+                       color="tab:blue", label="forecast interval" if y == 0
+                       else None)
+        right.plot([p["forecast"]], [y], "d", color="tab:green",
+                   label="B_crit forecast" if y == 0 else None)
+        for x, mark in zip(p["b_h_bracket"], ("o", "x")):
+            if x is not None:
+                right.plot([x], [y], mark, color="tab:red")
+    right.plot([], [], "o", color="tab:red", label="measured B_H (passes)")
+    right.plot([], [], "x", color="tab:red", label="first failure above")
+    right.set(xscale="log", xlabel="batch size", yticks=range(len(names)),
+              yticklabels=names)
+    right.legend(fontsize=7)
+    return _save(fig, path)

@@ -1,0 +1,120 @@
+"""experiments/forecast/report.py on a fake study with known answers."""
+import importlib.util
+import json
+import math
+import os
+import statistics
+
+import pytest
+
+from fake_store import write_trial
+
+_SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "experiments",
+                       "forecast", "report.py")
+spec = importlib.util.spec_from_file_location("forecast_report", _SCRIPT)
+report = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(report)
+
+S_MIN, B_CRIT = 100.0, 1000.0
+
+
+def _noise_run(folder, b_simple, optimizer):
+    """A noise run whose trajectory has tr(Sigma)/|G|^2 = b_simple in its
+    last third (and something else before, which the rule must ignore)."""
+    os.makedirs(folder, exist_ok=True)
+    history = [dict(step=s, noise_scale_grad_sq=2.0,
+                    noise_scale_trace_sigma=2.0 * (b_simple if s > 200 else 1.0),
+                    noise_scale_layers={"m/k": dict(grad_sq=1.5, trace_sigma=
+                                                    1.5 * b_simple * 2),
+                                        "m/b": dict(grad_sq=0.5, trace_sigma=0.0)})
+               for s in range(30, 301, 30)]
+    with open(os.path.join(folder, "results.json"), "w") as f:
+        json.dump(dict(status="completed", global_batch_size=256,
+                       config=dict(optimizer=optimizer), history=history,
+                       machine=dict(cpu_count=2, platform="test"),
+                       wall_time_s=3600.0), f)
+
+
+def _search(folder, optimizer, b_l, b_h, trial_epochs):
+    """find_limit's ledger and a store whose steps to target follow
+    S = S_MIN (1 + B_CRIT / B) exactly (up to whole steps)."""
+    store = os.path.join(folder, "search")
+    for seed in range(3):
+        write_trial(store, f"base{seed}", 256, 0.9, optimizer=optimizer,
+                    seed=seed, lr=0.05, lr_scaling="none",
+                    history=_curve(256), num_train=55000)
+    for b in (512, 1024, 2048, 4096, 8192):
+        write_trial(store, f"b{b}", b, 0.9, optimizer=optimizer, lr=0.05,
+                    lr_scaling="none", history=_curve(b), num_train=55000)
+    summary = dict(stopped="bracketed",
+                   b_l=dict(lo=b_l // 2, hi=b_l, undecided=[], non_monotone=[]),
+                   b_h=dict(lo=b_h, hi=2 * b_h, undecided=[], non_monotone=[]),
+                   compute=dict(trials=12, trial_epochs=trial_epochs,
+                                cpu_s=7200.0, budget_s=9000.0))
+    with open(os.path.join(store, "find_limit.json"), "w") as f:
+        json.dump(dict(settings=dict(base_batch=256), recipe=dict(
+            optimizer=optimizer), trials=[], summary=summary), f)
+
+
+def _curve(batch):
+    s = round(S_MIN * (1 + B_CRIT / batch))
+    return [dict(step=s - 1, epoch=1.0, eval_accuracy=0.5, eval_loss=1.0,
+                 validation_accuracy=0.5),
+            dict(step=s, epoch=2.0, eval_accuracy=0.9, eval_loss=0.3,
+                 validation_accuracy=0.9)]
+
+
+# (workload, optimizer, forecast B_crit, measured B_L hi, B_H lo)
+STUDY = (("lenet5_momentum", "momentum", 600.0, 1024, 4096),
+         ("lenet_tpu_momentum", "momentum", 1000.0, 2048, 4096),
+         ("softmax_momentum", "momentum", 2000.0, 2048, 16384),
+         ("lenet5_lamb", "lamb", 4000.0, 1024, 8192))
+
+
+def test_report_measures_calibrates_leave_one_out_and_checks_goals(tmp_path):
+    results = tmp_path / "results"
+    for name, opt, b_simple, b_l, b_h in STUDY:
+        _noise_run(str(results / name / "noise"), b_simple, opt)
+        _search(str(results / name), opt, b_l, b_h,
+                trial_epochs=200.0 if name == "lenet5_momentum" else 900.0)
+    exhaustive = tmp_path / "map"
+    for part, epochs in (("baseline", 100.0), ("regime", 900.0)):
+        os.makedirs(exhaustive / part / "r")
+        (exhaustive / part / "r" / "results.json").write_text(
+            json.dumps(dict(epochs_completed=epochs)))
+    out = tmp_path / "REPORT.md"
+    cal = tmp_path / "calibration.json"
+    cal.write_text(json.dumps({"description": "kept", "rows": []}))
+    assert report.main(["--results", str(results), "--report", str(out),
+                        "--calibration", str(cal),
+                        "--exhaustive", str(exhaustive)]) == 0
+    text = out.read_text()
+    table = json.loads(cal.read_text())
+    assert table["description"] == "kept"
+    rows = {r["workload"]: r for r in table["rows"]}
+    for name, opt, b_simple, b_l, b_h in STUDY:
+        row = rows[name]
+        assert row["family"] == opt
+        assert row["b_crit_forecast"] == pytest.approx(b_simple, rel=1e-3)
+        assert row["b_crit_measured"] == pytest.approx(B_CRIT, rel=0.02)
+        assert (row["b_l"], row["b_h"]) == (b_l, b_h)
+    # Leave one out: lenet5_momentum's B_H interval comes from the other two
+    # momentum rows' ratios (4096/1000, 16384/2000) only.
+    logs = [math.log(4096 / 1000), math.log(16384 / 2000)]
+    z = statistics.NormalDist().inv_cdf(0.95)
+    half = z * statistics.stdev(logs) * math.sqrt(1 + 1 / 2)
+    lo, hi = (600 * math.exp(statistics.fmean(logs) + s * half) for s in (-1, 1))
+    assert f"[{lo:,.0f}, {hi:,.0f}] | 4,096 (" in text
+    assert "| lenet5_lamb | n.a. (no other workload of its family) | 1,024 |" in text
+    # Goals: 200 of 1,000 trial-epochs = 20%; forecast/measured = 0.6, 1,
+    # 2 (1.99: measured 1,004), 4: three within 2x.
+    assert "lenet5_momentum: find_limit spent 200 trial-epochs = 20% of the " \
+           "issue-9 map's 1,000 (goal <= 25%: met)" in text
+    assert "lenet5_lamb: find_limit spent 900 trial-epochs = 90%" in text
+    assert "not met" in text
+    assert ("Forecast within 2x of the measured B_crit: 3 of 4 workloads"
+            in text)
+    # Per-layer forecasts: the kernel's window ratio is 2 x b_simple; the
+    # bias has |G|^2 > 0, trace 0.
+    assert "- lenet5_momentum: b 0, k 1,200" in text
+    assert os.path.exists(tmp_path / "figures" / "calibration.png")
