@@ -73,7 +73,6 @@ def measure(folder, name):
     try:
         est = predict.read_run(os.path.join(folder, "noise"))
         out["forecast"], out["family"] = est, est.optimizer
-        out["layers"] = _layer_forecasts(os.path.join(folder, "noise"))
     except predict.ForecastError as e:
         out["forecast_error"] = str(e)
     ledger = os.path.join(folder, "search", "find_limit.json")
@@ -95,26 +94,6 @@ def measure(folder, name):
     except (store.StoreError, critical.CriticalError, regimes.RegimeError,
             KeyError) as e:
         out["critical_error"] = str(e)
-    return out
-
-
-def _layer_forecasts(run_dir):
-    """{variable: B_crit by the forecast's rule on that variable's parts}
-    for a noise run with --telemetry=noise_scale_layers, else {}."""
-    with open(os.path.join(run_dir, "results.json")) as f:
-        history = json.load(f).get("history", [])
-    names = sorted({k for h in history for k in h.get("noise_scale_layers", {})})
-    out = {}
-    for name in names:
-        rows = [dict(step=h["step"],
-                     noise_scale_grad_sq=h["noise_scale_layers"][name]["grad_sq"],
-                     noise_scale_trace_sigma=h["noise_scale_layers"][name][
-                         "trace_sigma"])
-                for h in history if name in h.get("noise_scale_layers", {})]
-        try:
-            out[name] = predict.b_crit_from_history(rows).b_crit
-        except predict.ForecastError:
-            out[name] = None
     return out
 
 
@@ -202,7 +181,8 @@ def workloads_section(measured):
                if m.get(k)]
     if missing:
         text += "\nNot available:\n" + "".join(f"- {x}\n" for x in missing)
-    layers = [(m["workload"], m.get("layers") or {}) for m in measured]
+    layers = [(m["workload"], m["forecast"].layers if m["forecast"] else {})
+              for m in measured]
     if any(ls for _, ls in layers):
         text += ("\nPer-layer B_crit forecasts (the same rule on each "
                  "variable's |G|^2 and tr(Sigma), --telemetry="

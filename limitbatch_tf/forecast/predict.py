@@ -57,6 +57,10 @@ class CritEstimate:
     b_simple_max: float
     batch_size: int | None = None
     optimizer: str | None = None
+    # {variable path: the same rule on that variable's |G|^2 and tr(Sigma)
+    # (None where its mean |G|^2 is not positive)}: runs with
+    # --telemetry=noise_scale_layers only.
+    layers: dict = dataclasses.field(default_factory=dict)
 
 
 def b_crit_from_history(history, window_start: float = WINDOW_START,
@@ -92,6 +96,27 @@ def b_crit_from_history(history, window_start: float = WINDOW_START,
                         max(ratios, default=float("nan")))
 
 
+def layer_b_crits(history, window_start: float = WINDOW_START) -> dict:
+    """{variable: B_crit by b_crit_from_history's rule on its own parts}
+    from history records' ``noise_scale_layers`` (train/probes.py); {} for
+    a run without them. The global B_crit is not their mean: the parts add
+    up across variables, their ratios do not."""
+    names = list(dict.fromkeys(k for h in history
+                               for k in h.get("noise_scale_layers") or {}))
+    out = {}
+    for name in names:
+        rows = [dict(step=h["step"],
+                     noise_scale_grad_sq=h["noise_scale_layers"][name]["grad_sq"],
+                     noise_scale_trace_sigma=h["noise_scale_layers"][name][
+                         "trace_sigma"])
+                for h in history if name in (h.get("noise_scale_layers") or {})]
+        try:
+            out[name] = b_crit_from_history(rows, window_start, name).b_crit
+        except ForecastError:
+            out[name] = None
+    return out
+
+
 def _load_json(path: str, label: str, hint: str = ""):
     """JSON at ``path`` (through tf.io.gfile once TensorFlow is loaded); a
     ForecastError naming ``label`` when it cannot be read or parsed."""
@@ -115,6 +140,7 @@ def read_run(run_dir: str) -> CritEstimate:
     estimate = b_crit_from_history(data["history"], source=path)
     estimate.batch_size = data.get("global_batch_size")
     estimate.optimizer = (data.get("config") or {}).get("optimizer")
+    estimate.layers = layer_b_crits(data["history"])
     return estimate
 
 
@@ -202,6 +228,11 @@ def report(estimate: CritEstimate, rows, confidence: float = 0.90,
         lines[0] += f"; run at batch {estimate.batch_size}"
         if estimate.optimizer:
             lines[0] += f" with {estimate.optimizer}"
+    if estimate.layers:
+        lines.append("Per variable (the same rule on its own |G|^2 and "
+                     "tr(Sigma)): " + ", ".join(
+                         f"{name} {'-' if b is None else f'{b:.0f}'}"
+                         for name, b in estimate.layers.items()))
     by_family = factors(rows)
     if not by_family:
         lines.append(

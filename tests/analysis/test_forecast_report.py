@@ -116,5 +116,5 @@ def test_report_measures_calibrates_leave_one_out_and_checks_goals(tmp_path):
             in text)
     # Per-layer forecasts: the kernel's window ratio is 2 x b_simple; the
     # bias has |G|^2 > 0, trace 0.
-    assert "- lenet5_momentum: b 0, k 1,200" in text
+    assert "- lenet5_momentum: k 1,200, b 0" in text
     assert os.path.exists(tmp_path / "figures" / "calibration.png")

@@ -51,6 +51,26 @@ def test_without_calibration_rows_prints_b_crit_and_says_so(tmp_path, capsys):
     assert "need the calibration study" in out
 
 
+def test_per_variable_forecasts_use_the_same_window(tmp_path, capsys):
+    """--telemetry=noise_scale_layers runs: each variable's parts averaged
+    over the last third apart, then divided (kernel: tr 400-800 over |G|^2
+    1-3 -> 600 / 2 = 300 only in the window; bias: |G|^2 <= 0 there)."""
+    history = _history()
+    for h in history:
+        late = h["step"] > 60
+        h["noise_scale_layers"] = {
+            "m/kernel": {"grad_sq": h["noise_scale_grad_sq"] / 2,
+                         "trace_sigma": h["noise_scale_trace_sigma"] / 2
+                         * (1 if late else 9)},
+            "m/bias": {"grad_sq": -1.0 if late else 1.0, "trace_sigma": 1.0}}
+    run = _run(tmp_path, history)
+    assert tool.main([run, "--calibration", _calibration(tmp_path, [])]) == 0
+    out = capsys.readouterr().out
+    assert "B_crit forecast: 300 " in out
+    assert "Per variable (the same rule on its own |G|^2 and tr(Sigma)): " \
+           "m/kernel 300, m/bias -" in out
+
+
 def test_factors_and_intervals_against_hand_computation(tmp_path, capsys):
     rows = [{"workload": w, "family": "momentum", "b_crit_forecast": f,
              "b_crit_measured": None, "b_l": bl, "b_h": bh}
