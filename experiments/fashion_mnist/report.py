@@ -28,11 +28,11 @@ import os
 import statistics
 import sys
 
-from limitbatch_tf.analysis import critical, plots, regime_text, regimes, store
+from limitbatch_tf.analysis import (critical, markdown, plots, regime_text,
+                                    regimes, store)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-BEGIN, END = "<!-- generated:begin -->", "<!-- generated:end -->"
 
 # You et al. 2020, Table 3 (MNIST / LeNet, 30 epochs): batch 256, then at 8K
 # original / + layer-wise / + layer-wise and bound-ratio.
@@ -183,13 +183,6 @@ def _cell(trials):
     return f"{100 * best.accuracy:.1f}% (lr {lr:.3g}{edge}{warm})"
 
 
-def _markdown(header, rows):
-    lines = ["| " + " | ".join(header) + " |",
-             "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
 def baseline_section(results):
     trials = _load(os.path.join(results, "baseline"))
     if not trials:
@@ -216,7 +209,7 @@ def baseline_section(results):
             "0.9, constant LR 0.05, 55K/5K/10K split. A = test accuracy, "
             "xi = validation loss at the end; B_simple = the gradient noise "
             "scale (EMA over the run, micro-batch 128 vs batch 256).\n\n"
-            + _markdown(("seed", "A (test)", "xi (val. loss)", "B_simple"), rows)
+            + markdown.table(("seed", "A (test)", "xi (val. loss)", "B_simple"), rows)
             + "\nThe bar 99.5% of A is a distribution: its standard error is "
             "0.995 x the standard error above (limitbatch_tf/analysis/stats.py)."
             "\n\nPaper (MNIST): 99.2% in 30 epochs at B = 256.\n")
@@ -241,7 +234,7 @@ def table3_section(results):
             "10x its best (recipe.yaml); \"grid edge\": the pick is the "
             "smallest or largest LR tried, so the grid should grow that way."
             "\n\n"
-            + _markdown(("optimizer", "batch 256", "8K original",
+            + markdown.table(("optimizer", "batch 256", "8K original",
                          "8K + layer-wise", "8K + layer-wise + bound"), rows))
 
 
@@ -281,7 +274,7 @@ def bounds_section(results):
             "layer-wise, trust ratio clipped to [0.1, 1] (the unbounded "
             "runs' trust ratios stayed inside [0.01, 10], so Table 3's first "
             "bound never engaged); LR on a x2 grid picked by validation.\n\n"
-            + _markdown(("optimizer", "8K + layer-wise + bound [0.1, 1]"), rows))
+            + markdown.table(("optimizer", "8K + layer-wise + bound [0.1, 1]"), rows))
 
 
 def _relative(text):
@@ -335,7 +328,7 @@ def readings_table(readings):
                      f"{100 * r.target.stderr:.2f}",
                      _span(r.b_l_bracket, "B_L"), _span(r.b_h_bracket, "B_H"),
                      ", ".join(map(str, und)) or "-"))
-    return _markdown(("reading", "bar (+- standard error)",
+    return markdown.table(("reading", "bar (+- standard error)",
                       "B_L in", "B_H in", "undecided at"), rows)
 
 
@@ -417,7 +410,7 @@ def regime_section(results, baseline, figures, tuned=None):
             "setting picked by validation accuracy per batch size (one seed "
             "unless the cell says seeds; B = 55,000 is full batch on the 55K "
             "training split).\n\n"
-            + _markdown(header, rows)
+            + markdown.table(header, rows)
             + (f"\nNot run yet: {'; '.join(not_run)}.\n" if not_run else "")
             + f"\nReadings (`python tools/regimes.py {_store_args(ran)} "
             "--baseline_store "
@@ -435,7 +428,7 @@ def regime_section(results, baseline, figures, tuned=None):
             "largest passing B below the first failing hi; B_H in [lo, hi): "
             "lo the largest passing B, hi the smallest failing B above it.\n\n"
             + readings_table(readings)
-            + (f"\nThe tuned baseline: not run yet.\n" if not tuned else "")
+            + ("\nThe tuned baseline: not run yet.\n" if not tuned else "")
             + "\n<details><summary>Full regime reports</summary>\n\n```\n"
             + full + "\n```\n\n</details>\n\n" + figs
             + "\nPaper (MNIST): large batch [2K, 8K], huge batch (8K, 60K), "
@@ -507,7 +500,7 @@ def critical_section(results, baseline, figures):
             f"(`python tools/critical_batch.py {_store_args(ran)} "
             "experiments/fashion_mnist/results/baseline --baseline_store "
             "experiments/fashion_mnist/results/baseline`).\n\n"
-            + _markdown(("B", "S (steps)", "E (examples)", "per seed",
+            + markdown.table(("B", "S (steps)", "E (examples)", "per seed",
                          "fastest recipe"), rows)
             + f"\nFit S = S_min (1 + B_crit / B) (McCandlish et al. 2018): "
             f"B_crit = {f.b_crit:.0f} ({100 * result.confidence:g}% "
@@ -558,7 +551,7 @@ def longer_section(results, figures, target=None):
                f" Bar: {100 * bar:.2f}% (99.5% of the paper-style A, +- "
                f"{100 * target.stderr:.2f}).")
             + "\n\n"
-            + _markdown(("run", "B", "seed", "peak LR", "status", "epochs",
+            + markdown.table(("run", "B", "seed", "peak LR", "status", "epochs",
                          "test acc. at ~30", "final test acc.",
                          "final >= bar", "best test acc.", "final train loss"),
                         rows)
@@ -614,16 +607,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     figures = os.path.join(os.path.dirname(args.report), "figures")
     body = generate(args.results, figures)
-    text = open(args.report).read() if os.path.exists(args.report) else (
-        f"# Fashion-MNIST reproduction\n\n{BEGIN}\n{END}\n")
-    if BEGIN not in text or END not in text:
-        print(f"error: {args.report} lacks the {BEGIN} / {END} markers",
-              file=sys.stderr)
+    try:
+        markdown.replace_generated(args.report, body, "Fashion-MNIST reproduction")
+    except markdown.MarkersError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    with open(args.report, "w") as f:
-        f.write(f"{head}{BEGIN}\n{body}\n{END}{tail}")
     print(f"wrote {args.report}")
     return 0
 

@@ -26,24 +26,16 @@ import json
 import os
 import sys
 
-from limitbatch_tf.analysis import critical, plots, regimes, store
+from limitbatch_tf.analysis import critical, markdown, plots, regimes, store
 from limitbatch_tf.forecast import predict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BEGIN, END = "<!-- generated:begin -->", "<!-- generated:end -->"
 REAL = ("lenet5_momentum", "lenet5_lamb", "lenet_tpu_momentum",
         "softmax_momentum")
 # Issue 19's goals (measured here, not asserted by tests).
 SHARE_GOAL = 0.25      # find_limit's trial-epochs / the exhaustive map's
 FACTOR_GOAL = 2.0      # forecast B_crit within this factor of the measured
 CONFIDENCE = 0.90
-
-
-def _markdown(header, rows):
-    lines = ["| " + " | ".join(header) + " |",
-             "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
 
 
 def _num(x, digits=0):
@@ -173,7 +165,7 @@ def workloads_section(measured):
             "the baseline's validation accuracy over the search store's runs, "
             f"with its {100 * CONFIDENCE:g}% bootstrap interval. Compute: "
             "trials / trial-epochs / CPU-hours find_limit spent.\n\n"
-            + _markdown(("workload", "family", "B_crit forecast", "B_L in",
+            + markdown.table(("workload", "family", "B_crit forecast", "B_L in",
                          "B_H in", "B_crit measured", "forecast / measured",
                          "compute", "stopped"), rows))
     missing = [f"{m['workload']}: {m[k]}" for m in measured
@@ -225,13 +217,13 @@ def calibration_section(rows, loo):
             "B_crit_forecast per optimizer family (geometric mean, standard "
             "deviation of the logs, rows), as tools/forecast.py prints them "
             "from calibration.json:\n\n"
-            + (_markdown(("family", "bound", "factor", "log-sd", "n", "rows"),
+            + (markdown.table(("family", "bound", "factor", "log-sd", "n", "rows"),
                          factor_rows) if factor_rows else "no rows yet\n")
             + "\nLeave one out: each workload's interval from the *other* "
             f"workloads of its family ({100 * CONFIDENCE:g}% log-normal "
             "prediction interval; one other row gives a point), against what "
             "find_limit measured (B_L: the bracket's hi, B_H: its lo):\n\n"
-            + (_markdown(("workload", "B_L forecast", "B_L measured",
+            + (markdown.table(("workload", "B_L forecast", "B_L measured",
                           "B_H forecast", "B_H measured"), table)
                if table else "no rows yet\n"))
 
@@ -370,16 +362,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     figures = os.path.join(os.path.dirname(args.report), "figures")
     body, rows = generate(args.results, figures, args.exhaustive)
-    text = open(args.report).read() if os.path.exists(args.report) else (
-        f"# Forecast calibration study (issue 19)\n\n{BEGIN}\n{END}\n")
-    if BEGIN not in text or END not in text:
-        print(f"error: {args.report} lacks the {BEGIN} / {END} markers",
-              file=sys.stderr)
+    try:
+        markdown.replace_generated(args.report, body,
+                                   "Forecast calibration study (issue 19)")
+    except markdown.MarkersError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    with open(args.report, "w") as f:
-        f.write(f"{head}{BEGIN}\n{body}\n{END}{tail}")
     try:
         with open(args.calibration) as f:
             table = json.load(f)
