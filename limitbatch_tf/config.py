@@ -31,7 +31,7 @@ class ConfigError(InputError):
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "imagenet",
             "synthetic_imagenet", "synthetic_cifar10")
 MODELS = ("lenet5", "lenet_tpu", "resnet50_v1_5", "resnet50_cifar",
-          "softmax_regression")
+          "softmax_regression", "mlp")
 MODELS_WITH_BATCH_NORM = ("resnet50_v1_5", "resnet50_cifar")
 OPTIMIZERS = ("sgd", "momentum", "lars", "lamb", "adam", "adagrad", "rmsprop",
               "keras_lamb")

@@ -30,7 +30,7 @@ from limitbatch_tf.analysis import critical, markdown, plots, regimes, store
 from limitbatch_tf.forecast import predict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REAL = ("lenet5_momentum", "lenet5_lamb", "lenet_tpu_momentum",
+REAL = ("lenet5_momentum", "lenet5_lamb", "mlp_momentum",
         "softmax_momentum")
 # Issue 19's goals (measured here, not asserted by tests).
 SHARE_GOAL = 0.25      # find_limit's trial-epochs / the exhaustive map's

@@ -3,7 +3,7 @@
 #
 #   bash experiments/forecast/run.sh [WORKLOAD ...]   (default: all five)
 #
-# WORKLOAD is lenet5_momentum lenet5_lamb lenet_tpu_momentum
+# WORKLOAD is lenet5_momentum lenet5_lamb mlp_momentum
 # softmax_momentum (Fashion-MNIST; the recipe is WORKLOAD.yaml here) or
 # synthetic (least squares with a closed-form noise scale). For each real
 # workload, in order:
@@ -43,12 +43,13 @@ budget() {  # budget WORKLOAD -> find_limit's CPU-hours
   # Issue 19's goal: at most 25% of the exhaustive map's trial-epochs. The
   # issue-9 LeNet-5 map (baseline + regime stores) ran 2,717 trial-epochs,
   # so 680; one LeNet-5 trial-epoch takes ~6.7 CPU-s on this machine (a
-  # 30-epoch trial ~200 s on one core), so 1.3 CPU-hours. The 10-epoch
-  # lenet_tpu and 20-epoch softmax recipes get the same share of theirs.
+  # 30-epoch trial ~200 s on one core), so 1.3 CPU-hours. The 20-epoch MLP
+  # and softmax recipes cost 3.7x and ~17x less per example (README): 0.3
+  # CPU-hours each is a larger share of their maps.
   if [ -n "$BUDGET_HOURS" ]; then echo "$BUDGET_HOURS"; return; fi
   case $1 in
     lenet5_momentum|lenet5_lamb) echo 1.3 ;;
-    lenet_tpu_momentum) echo 0.5 ;;
+    mlp_momentum) echo 0.3 ;;
     softmax_momentum) echo 0.3 ;;
   esac
 }
@@ -103,11 +104,11 @@ synthetic() {
 
 workloads=("$@")
 [ ${#workloads[@]} = 0 ] && workloads=(synthetic lenet5_momentum lenet5_lamb
-                                       lenet_tpu_momentum softmax_momentum)
+                                       mlp_momentum softmax_momentum)
 for w in "${workloads[@]}"; do
   case $w in
     synthetic) synthetic ;;
-    lenet5_momentum|lenet5_lamb|lenet_tpu_momentum|softmax_momentum)
+    lenet5_momentum|lenet5_lamb|mlp_momentum|softmax_momentum)
       mkdir -p "$OUT/$w"; real "$w" ;;
     *) echo "error: unknown workload '$w'" >&2; exit 2 ;;
   esac

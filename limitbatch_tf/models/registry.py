@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from limitbatch_tf.config import MODELS_WITH_BATCH_NORM
 from limitbatch_tf.layers import make_batch_norm, resolve_bn_span
-from limitbatch_tf.models import lenet, resnet, softmax
+from limitbatch_tf.models import lenet, mlp, resnet, softmax
 
 
 def _lenet5(info, config, layout):
@@ -12,6 +12,10 @@ def _lenet5(info, config, layout):
 
 def _softmax_regression(info, config, layout):
     return softmax.softmax_regression(info.image_shape, info.num_classes)
+
+
+def _mlp(info, config, layout):
+    return mlp.mlp(info.image_shape, info.num_classes)
 
 
 def _lenet_tpu(info, config, layout):
@@ -74,7 +78,7 @@ def _resnet(builder):
 
 # name -> builder(dataset_info, config, step_layout) -> keras.Model
 BUILDERS = {"lenet5": _lenet5, "lenet_tpu": _lenet_tpu,
-            "softmax_regression": _softmax_regression,
+            "softmax_regression": _softmax_regression, "mlp": _mlp,
             "resnet50_v1_5": _resnet(resnet.resnet50_v1_5),
             "resnet50_cifar": _resnet(resnet.resnet50_cifar)}
 HAS_BATCH_NORM = MODELS_WITH_BATCH_NORM  # config.py: the one list

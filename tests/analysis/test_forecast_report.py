@@ -66,7 +66,7 @@ def _curve(batch):
 
 # (workload, optimizer, forecast B_crit, measured B_L hi, B_H lo)
 STUDY = (("lenet5_momentum", "momentum", 600.0, 1024, 4096),
-         ("lenet_tpu_momentum", "momentum", 1000.0, 2048, 4096),
+         ("mlp_momentum", "momentum", 1000.0, 2048, 4096),
          ("softmax_momentum", "momentum", 2000.0, 2048, 16384),
          ("lenet5_lamb", "lamb", 4000.0, 1024, 8192))
 
