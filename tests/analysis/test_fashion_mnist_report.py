@@ -1,5 +1,7 @@
 """experiments/fashion_mnist/report.py on fake stores with known answers."""
 import importlib.util
+import json
+import math
 import os
 
 from fake_store import write_trial
@@ -175,3 +177,32 @@ def test_review_stores_join_the_report(tmp_path):
     for name in ("accuracy_vs_batch", "accuracy_vs_batch_tuned", "train_loss",
                  "train_longer", "noise_scale", "steps_to_target"):
         assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 1000
+
+
+def test_full_batch_rate_extrapolates_the_training_loss(tmp_path):
+    """Issue 17.5: L ~ epochs^-a through the 30- and 300-epoch full-batch
+    LAMB runs (0.8 -> 0.2: a = ln 4 / ln 10), extrapolated to the
+    baseline's mean final training loss 0.1: 300 x 2^(1/a) epochs."""
+    res = tmp_path / "results"
+
+    def hist(epochs, loss):
+        return [dict(step=10, epoch=epochs, eval_accuracy=0.8, eval_loss=0.3,
+                     validation_accuracy=0.8, train_loss=loss)]
+    for seed, loss in enumerate((0.08, 0.12)):
+        write_trial(res / "baseline", f"s{seed}", 256, 0.9, seed=seed,
+                    history=hist(30.0, loss), num_train=55000)
+    write_trial(res / "regime" / "lamb", "full", 55000, 0.7, optimizer="lamb",
+                history=hist(30.0, 0.8), num_train=55000)
+    write_trial(res / "longer" / "lamb", "full", 55000, 0.85, optimizer="lamb",
+                epochs=300.0, history=hist(300.0, 0.2), num_train=55000)
+    path = res / "longer" / "lamb" / "full" / "results.json"
+    data = json.loads(path.read_text())
+    data["wall_time_s"] = 900.0
+    path.write_text(json.dumps(data))
+    baseline = report._load(str(res / "baseline"))
+    text = report.full_batch_rate(str(res), baseline)
+    a = math.log(4) / math.log(10)
+    need = 300 * 2 ** (1 / a)
+    assert f"L ~ epochs^-{a:.2f}" in text
+    assert f"~{need:,.0f} epochs" in text and f"~{need * 3 / 3600:.1f} hours" in text
+    assert "ends at 0.100 (mean of 2 seeds)" in text
