@@ -150,6 +150,13 @@ def test_review_stores_join_the_report(tmp_path):
     _curve(res / "regime" / "lamb", "b4k", 4096, 70, optimizer="lamb")
     _run(res / "review" / "table3" / "adam_layerwise_bound_tight", "a", 8192,
          0.87, 0.87, optimizer="adam")
+    # three seeds each way: the bounded ones 1.0 point below (sd 0.2 each)
+    for seed in range(3):
+        _run(res / "review" / "table3" / "adam_layerwise_seeds", f"s{seed}",
+             8192, 0.880 + seed / 500, 0.88, optimizer="adam", seed=seed)
+        _run(res / "review" / "table3" / "adam_layerwise_bound_tight_seeds",
+             f"s{seed}", 8192, 0.870 + seed / 500, 0.87, optimizer="adam",
+             seed=seed)
     _curve(res / "review" / "longer" / "lamb_16k", "l", 16384, 60,
            val=0.80, optimizer="lamb", epochs=200.0)
     # the warmup-10 pick (validation 0.90 > 0.89), its test 88.0%, at the
@@ -168,7 +175,11 @@ def test_review_stores_join_the_report(tmp_path):
     assert "| paper-style | 99.5% of A: 88.56% +- 0.57 |" in text
     assert "| tuned | 99.5% of A: 90.55%" in text
     assert "| paper-style, error ratio |" in text
-    assert "| Adam | 87.0% (lr 3.2) [partial: 1 run(s)] |" in text
+    assert ("| Adam | not run yet | 87.0% (lr 3.2) [partial: 1 run(s)] | "
+            "seeds 0, 1, 2: 88.0%, 88.2%, 88.4% | seeds 0, 1, 2: 87.0%, "
+            "87.2%, 87.4% | worse: -1.00 point +- 0.16 (p = ") in text
+    assert "| RMSprop | not run yet | not run yet | not run yet | not run " \
+           "yet | - |" in text
     assert "| LAMB 16K, warmup 20, 200 epochs | 16384 | 0 |" in text
     assert "| 80.0% | no |" in text              # final vs the bar
     assert "B_crit = " in text
