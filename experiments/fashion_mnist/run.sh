@@ -216,13 +216,32 @@ huge_edges() {
       --set optimizer=lamb --tune warmup_epochs=5,10,15,20,25
 }
 
+x2_filled() {  # x2_filled STORE: its sweep.json LR axis with the x2 points
+  # a x4 growth step skipped (0.02,0.08 -> 0.02,0.04,0.08)
+  python - "$OUT/$1" <<'PY'
+import json, sys
+axis = json.load(open(sys.argv[1] + "/sweep.json"))["axes"]["learning_rate"]
+vals = sorted(float(v) for v in axis)
+vals = sorted(set(vals) | {round(a * 2, 10) for a, b in zip(vals, vals[1:])
+                           if b / a > 2.5})
+print(",".join(f"{v:g}" for v in vals))
+PY
+}
+
 bounds() {
   # Table 3 "+ bound" with bounds that engage: the unbounded Adam/RMSprop
   # layer-wise runs' trust ratios stayed inside [0.01, 10]; [0.1, 1] clips.
-  local r=$HERE/recipe.yaml
+  # A x2 LR grid: Table 3's x4 growth past an edge pick, then the x2 point
+  # it skipped.
+  local r=$HERE/recipe.yaml opt
   for opt in adam rmsprop; do
+    local flags=(--set optimizer=$opt --set layerwise=true
+                 --set trust_ratio_bounds=0.1,1)
     tuned review/table3/${opt}_layerwise_bound_tight $r 8192 0.005,0.01,0.02 \
-        --set optimizer=$opt --set layerwise=true --set trust_ratio_bounds=0.1,1
+        "${flags[@]}"
+    sweep review/table3/${opt}_layerwise_bound_tight $r 8192 0 --tune \
+        learning_rate="$(x2_filled review/table3/${opt}_layerwise_bound_tight)" \
+        "${flags[@]}"
   done
 }
 
