@@ -31,6 +31,7 @@ import sys
 
 from limitbatch_tf.analysis import (critical, markdown, plots, regime_text,
                                     regimes, stats, store)
+from limitbatch_tf.forecast import predict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -472,9 +473,15 @@ def _bracket_words(report):
             f"{_span(report.b_h_bracket, 'B_H')}, B_F = {report.b_f}")
 
 
-def noise_section(results, baseline, report, figures):
+def noise_section(results, baseline, report, figures, noise_run=None):
+    """B_simple of the baseline runs, and the trajectory of ``noise_run``
+    (the baseline recipe trained with --telemetry=noise_scale(_layers):
+    the forecast study's lenet5_momentum noise run) when it exists."""
     if not baseline or report is None:
         return "### Noise-scale forecast (part 5)\n\nwaits for parts 1 and 3\n"
+    extra = [dataclasses.replace(t, rung="baseline recipe, noise run")
+             for t in (_load(noise_run) if noise_run else [])
+             if any(h.get(plots.NOISE_FIELD) is not None for h in t.history)]
     noise = [t.telemetry["noise_scale"]["b_simple"] for t in baseline
              if t.telemetry.get("noise_scale")]
     trajectory = [t for t in baseline
@@ -483,7 +490,8 @@ def noise_section(results, baseline, report, figures):
         return ("### Noise-scale forecast (part 5)\n\nthe baseline runs "
                 "recorded no noise scale (--telemetry=noise_scale)\n"
                 + critical_section(results, baseline, figures))
-    plots.noise_scale(baseline, os.path.join(figures, "noise_scale.png"), report)
+    plots.noise_scale(baseline + extra, os.path.join(figures, "noise_scale.png"),
+                      report)
     text = ("### Noise-scale forecast (part 5)\n\n"
             + (f"B_simple at the end of the baseline runs: "
                f"{statistics.fmean(noise):.0f} (seeds: "
@@ -500,11 +508,29 @@ def noise_section(results, baseline, report, figures):
                  "B_simple at every evaluation is in the history of runs made "
                  "since (issue 19), and grows during training, so one end "
                  "value is not the noise scale of the run. ")
+    for t in extra:
+        text += _trajectory_words(t, noise_run)
     text += ("McCandlish et al. read B_simple as the batch size beyond which "
              "returns diminish (B_crit ~ B_simple up to a factor); the paper's "
              "MNIST figures are B_crit ~ 200, B_simple ~ 900.\n\n"
              "![noise scale](figures/noise_scale.png)\n")
     return text + critical_section(results, baseline, figures)
+
+
+def _trajectory_words(trial, where):
+    """How B_simple grew over one run, and the forecast's reading of it."""
+    rows = [h for h in trial.history if h.get(plots.NOISE_FIELD) is not None]
+    picks = [rows[0]] + [min(rows, key=lambda h: abs(h["epoch"] - e))
+                         for e in (10, 20)] + [rows[-1]]
+    estimate = predict.b_crit_from_history(trial.history)
+    return (f"The baseline recipe trained again with the probe at every "
+            f"evaluation (`{_relative(os.path.abspath(where))}`, seed "
+            f"{trial.seed}, micro-batch 128 of 256; the figure's line): "
+            + ", ".join(f"B_simple {h[plots.NOISE_FIELD]:,.0f} at epoch "
+                        f"{h['epoch']:.0f}" for h in picks)
+            + f"; the forecast's rule (tools/forecast.py: mean tr(Sigma) / "
+            f"mean |G|^2 over the last third) reads B_crit = "
+            f"{estimate.b_crit:,.0f}. ")
 
 
 def critical_section(results, baseline, figures):
@@ -663,7 +689,7 @@ def provenance_section(results):
     return "\n".join(lines) + "\n"
 
 
-def generate(results, figures):
+def generate(results, figures, noise_run=None):
     base_text, baseline = baseline_section(results)
     tuned_text, tuned = tuned_baseline_section(results)
     regime_text, report = regime_section(results, baseline, figures, tuned)
@@ -672,7 +698,8 @@ def generate(results, figures):
                       longer_section(results, figures,
                                      report.target if report else None,
                                      baseline),
-                      noise_section(results, baseline, report, figures),
+                      noise_section(results, baseline, report, figures,
+                                    noise_run),
                       provenance_section(results)])
 
 
@@ -680,9 +707,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default=os.path.join(HERE, "results"))
     parser.add_argument("--report", default=os.path.join(HERE, "REPORT.md"))
+    parser.add_argument(
+        "--noise_run", default=os.path.join(
+            HERE, "..", "forecast", "results", "lenet5_momentum", "noise"),
+        help="A run of the baseline recipe with the noise-scale trajectory "
+             "(default: the forecast study's, issue 19); skipped if absent.")
     args = parser.parse_args(argv)
     figures = os.path.join(os.path.dirname(args.report), "figures")
-    body = generate(args.results, figures)
+    body = generate(args.results, figures, args.noise_run)
     try:
         markdown.replace_generated(args.report, body, "Fashion-MNIST reproduction")
     except markdown.MarkersError as e:

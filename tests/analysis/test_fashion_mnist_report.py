@@ -217,3 +217,29 @@ def test_full_batch_rate_extrapolates_the_training_loss(tmp_path):
     assert f"L ~ epochs^-{a:.2f}" in text
     assert f"~{need:,.0f} epochs" in text and f"~{need * 3 / 3600:.1f} hours" in text
     assert "ends at 0.100 (mean of 2 seeds)" in text
+
+
+def test_noise_run_trajectory_joins_the_noise_section(tmp_path):
+    """A baseline-recipe run with the noise-scale trajectory (the forecast
+    study's noise run) is drawn and read by the forecast's rule: parts
+    averaged over the last third (steps > 200 of 300: tr 1500, |G|^2 3)."""
+    res = tmp_path / "results"
+    for seed, acc in enumerate((0.88, 0.89, 0.90)):
+        _curve(res / "baseline", f"s{seed}", 256, 250, val=acc, seed=seed,
+               lr=0.05, lr_scaling="none")
+    _run(res / "regime" / "lamb", "b4k", 4096, 0.89, 0.89, optimizer="lamb")
+    history = [dict(step=s, epoch=s / 10, eval_accuracy=0.8, eval_loss=0.3,
+                    noise_scale_b_simple=s / 2.0,
+                    noise_scale_grad_sq=3.0 if s > 200 else 1.0,
+                    noise_scale_trace_sigma=1500.0 if s > 200 else 50.0)
+               for s in range(10, 301, 10)]
+    write_trial(tmp_path / "noise", ".", 256, 0.8, seed=0, history=history,
+                num_train=55000)
+    text = report.generate(str(res), str(tmp_path / "figures"),
+                           str(tmp_path / "noise"))
+    assert "B_simple 5 at epoch 1, B_simple 50 at epoch 10, B_simple 100 at " \
+           "epoch 20, B_simple 150 at epoch 30" in text
+    assert "reads B_crit = 500. " in text
+    without = report.generate(str(res), str(tmp_path / "figures"),
+                              str(tmp_path / "absent"))
+    assert "reads B_crit" not in without
