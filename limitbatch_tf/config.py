@@ -33,6 +33,9 @@ DATASETS = ("mnist", "fashion_mnist", "cifar10", "imagenet",
 MODELS = ("lenet5", "lenet_tpu", "resnet50_v1_5", "resnet50_cifar",
           "softmax_regression", "mlp")
 MODELS_WITH_BATCH_NORM = ("resnet50_v1_5", "resnet50_cifar")
+# --telemetry's probe names (train/probes.py implements them).
+PROBES = ("weight_distance", "trust_ratios", "grad_norm", "noise_scale",
+          "noise_scale_layers")
 OPTIMIZERS = ("sgd", "momentum", "lars", "lamb", "adam", "adagrad", "rmsprop",
               "keras_lamb")
 
@@ -440,12 +443,10 @@ class Config:
     def probes(self):
         """--telemetry as a tuple of probe names."""
         names = tuple(n for n in (self.telemetry or "").split(",") if n)
-        known = ("weight_distance", "trust_ratios", "grad_norm", "noise_scale",
-                 "noise_scale_layers")
         for name in names:
-            if name not in known:
+            if name not in PROBES:
                 raise ConfigError(f"--telemetry: unknown probe '{name}'; "
-                                  f"expected some of {', '.join(known)}")
+                                  f"expected some of {', '.join(PROBES)}")
         if "noise_scale_layers" in names and "noise_scale" not in names:
             names += ("noise_scale",)  # the per-variable split needs the total
         return names

@@ -252,19 +252,14 @@ def goals_section(measured, loo, exhaustive):
         f"{len(within)} of {len(pairs)} workloads with both numbers"
         + (f" ({', '.join(within)})" if within else "")
         + f" (goal: at least 3 of {len(REAL)}).")
-    inside = [w for (w, bound), iv in loo.items() if bound == "b_h" and iv]
-    lines.append(
-        "- B_H interval (leave one out) contains the measured B_H: "
-        + (", ".join(f"{w} {'yes' if _contains(loo[(w, 'b_h')], m) else 'no'}"
-                     for w in inside
-                     for m in [_measured_b_h(measured, w)])
-           if inside else "no workload has another of its family yet") + ".")
+    checks = [f"{m['workload']} "
+              f"{'yes' if _contains(loo[(m['workload'], 'b_h')], b_h) else 'no'}"
+              for m in measured if loo.get((m["workload"], "b_h"))
+              for b_h in [((m["summary"] or {}).get("b_h") or {}).get("lo")]]
+    lines.append("- B_H interval (leave one out) contains the measured B_H: "
+                 + (", ".join(checks) if checks
+                    else "no workload has another of its family yet") + ".")
     return "\n".join(lines) + "\n"
-
-
-def _measured_b_h(measured, workload):
-    m = next(m for m in measured if m["workload"] == workload)
-    return ((m["summary"] or {}).get("b_h") or {}).get("lo")
 
 
 def _contains(interval, value):

@@ -35,8 +35,7 @@ import tensorflow as tf
 # The estimator itself imports no TensorFlow: the forecast tools use it too.
 from limitbatch_tf.forecast.noise_scale import NoiseScaleEMA  # noqa: F401
 
-PROBES = ("weight_distance", "trust_ratios", "grad_norm", "noise_scale",
-          "noise_scale_layers")
+# The probe names --telemetry accepts: config.PROBES (one home, TF-free).
 
 
 def _state_variable(rows):
