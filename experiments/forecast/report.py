@@ -252,10 +252,14 @@ def goals_section(measured, loo, exhaustive):
         f"{len(within)} of {len(pairs)} workloads with both numbers"
         + (f" ({', '.join(within)})" if within else "")
         + f" (goal: at least 3 of {len(REAL)}).")
-    checks = [f"{m['workload']} "
-              f"{'yes' if _contains(loo[(m['workload'], 'b_h')], b_h) else 'no'}"
-              for m in measured if loo.get((m["workload"], "b_h"))
-              for b_h in [((m["summary"] or {}).get("b_h") or {}).get("lo")]]
+    checks = []
+    for m in measured:
+        interval = loo.get((m["workload"], "b_h"))
+        b_h = ((m["summary"] or {}).get("b_h") or {}).get("lo")
+        if interval:
+            checks.append(f"{m['workload']} " + (
+                "not measured yet" if b_h is None
+                else "yes" if _contains(interval, b_h) else "no"))
     lines.append("- B_H interval (leave one out) contains the measured B_H: "
                  + (", ".join(checks) if checks
                     else "no workload has another of its family yet") + ".")

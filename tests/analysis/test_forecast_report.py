@@ -114,6 +114,8 @@ def test_report_measures_calibrates_leave_one_out_and_checks_goals(tmp_path):
     assert "not met" in text
     assert ("Forecast within 2x of the measured B_crit: 3 of 4 workloads"
             in text)
+    assert ("contains the measured B_H: lenet5_momentum yes, mlp_momentum no, "
+            "softmax_momentum yes." in text)
     # Per-layer forecasts: the kernel's window ratio is 2 x b_simple; the
     # bias has |G|^2 > 0, trace 0.
     assert "- lenet5_momentum: k 1,200, b 0" in text
