@@ -29,7 +29,9 @@ runs a fraction of it:
    baseline's seeds) and adds seeds, up to ``max_seeds``, only while
    stats.judge says "undecided" at the stated confidence. A verdict still
    undecided at ``max_seeds`` counts as not passing for navigation and is
-   reported as undecided (stats.brackets).
+   reported as undecided (stats.brackets); the sizes above it are then
+   judged until one decidedly fails (or passes, and the search goes on
+   from there), so every reported bracket closes on a decided verdict.
 5. Stop when both brackets span a factor 2 (or reach the grid's end) or
    the next trial would exceed the budget.
 
@@ -319,7 +321,10 @@ class Search:
     def _bracket(self, grid, verdict_of, start_index) -> tuple:
         """(lo, hi) indices: grid[lo] passes, grid[hi] does not, hi = lo + 1;
         hi None when the whole grid passes (grid[0] = B0 passes by
-        definition). Exponential steps from ``start_index``, then bisection."""
+        definition). Exponential steps from ``start_index``, then bisection;
+        then, where grid[hi] is undecided, the sizes above it until one
+        fails (the reported bracket's upper end, stats.brackets) or passes
+        (the search goes on from there)."""
         lo, hi = 0, None
         i = start_index
         if verdict_of(grid[i]) == "passes":
@@ -347,6 +352,16 @@ class Search:
                 lo = mid
             else:
                 hi = mid
+        # The bracket must close on a decided failure: a cell still
+        # undecided at max_seeds was only navigated as "not passing", so
+        # look above it (a pass there restarts the search from that size).
+        j = hi
+        while verdict_of(grid[j]) == "undecided":
+            if j + 1 == len(grid):
+                break
+            j += 1
+            if verdict_of(grid[j]) == "passes":
+                return self._bracket(grid, verdict_of, j)
         return lo, hi
 
     # --- the search --------------------------------------------------------

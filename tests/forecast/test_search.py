@@ -126,16 +126,20 @@ def test_bad_settings():
 
 class BorderlineTrainer:
     """Deterministic: the baseline's seeds 0.900/0.902/0.898 (bar 0.8955);
-    linear scaling 0.90 up to 512, exactly on the bar at 1024 (seeds
-    +-0.003 around it: never decided), 0.80 above; any LR the same."""
+    linear scaling 0.90 up to 512, exactly on the bar at the ``borderline``
+    sizes (seeds +-0.003 around it: never decided), 0.90 at the ``passing``
+    ones, 0.80 elsewhere above 512; any LR the same."""
+
+    def __init__(self, borderline=(1024,), passing=()):
+        self.borderline, self.passing = borderline, passing
 
     def __call__(self, spec):
         b = spec.batch_size
         if b == B0:
             acc = (0.900, 0.902, 0.898, 0.9, 0.9)[spec.seed]
-        elif b <= 512:
+        elif b <= 512 or b in self.passing:
             acc = 0.90
-        elif b == 1024:
+        elif b in self.borderline:
             acc = 0.995 * 0.90 + (0.003 if spec.seed % 2 else -0.003)
         else:
             acc = 0.80
@@ -148,12 +152,28 @@ def test_undecided_at_max_seeds_is_reported_not_hidden(tmp_path):
     v = summary["b_l_verdicts"]["1024"]
     assert v["verdict"] == "undecided" and v["seeds"] == 5
     assert summary["b_l"]["undecided"] == [1024]
-    assert summary["b_l"]["lo"] == 512
     assert "undecided at 5 seeds" in summary["stopped"]
-    # B_H navigates the undecided 1024 as not passing too, so no decided
-    # failure closes its bracket: reported open, with the cell named.
-    assert summary["b_h"]["lo"] == 512 and summary["b_h"]["hi"] is None
-    assert summary["b_h"]["undecided"] == [1024]
+    # The undecided 1024 was navigated as "not passing"; the search then
+    # judged 2048 so that each bracket closes on a decided failure.
+    for name in ("b_l", "b_h"):
+        assert (summary[name]["lo"], summary[name]["hi"]) == (512, 2048)
+        assert summary[name]["undecided"] == [1024]
+        assert summary[name + "_verdicts"]["2048"]["verdict"] == "fails"
+    assert "4096" not in summary["b_l_verdicts"]
+
+
+def test_an_undecided_band_is_crossed_until_a_decided_verdict(tmp_path):
+    """Undecided at 1024 and 2048, passing at 4096, failing above: the
+    search walks over the band, goes on from the pass at 4096, and brackets
+    both boundaries at [4096, 8192] with the band reported."""
+    trainer = BorderlineTrainer(borderline=(1024, 2048), passing=(4096,))
+    summary = search.Search(_settings(start_batch=512), trainer,
+                            str(tmp_path), log=lambda m: None).run()
+    assert (summary["b_l"]["lo"], summary["b_l"]["hi"]) == (4096, 8192)
+    assert (summary["b_h"]["lo"], summary["b_h"]["hi"]) == (4096, 8192)
+    assert summary["b_h"]["undecided"] == []  # below lo: cannot move B_H
+    assert summary["b_l_verdicts"]["2048"]["verdict"] == "undecided"
+    assert "16384" not in summary["b_l_verdicts"]
 
 
 class BatchingTrainer(SimulatedTrainer):
