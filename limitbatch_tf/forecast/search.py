@@ -25,6 +25,8 @@ runs a fraction of it:
    A rung runs as its own trial with --epochs reduced (the main job's
    --epochs defines the LR schedule, so a shortened run is the recipe's
    schedule compressed: a ranking proxy, as in Hyperband).
+   A pick at an end of the candidates that does not pass is only a lower
+   bound, so the candidates grow past that end (``_past_edge``).
 4. Seeds: every verdict starts with one seed (its noise borrowed from the
    baseline's seeds) and adds seeds, up to ``max_seeds``, only while
    stats.judge says "undecided" at the stated confidence. A verdict still
@@ -58,6 +60,7 @@ from limitbatch_tf.analysis import stats
 
 LEDGER_FILE = "find_limit.json"
 FINISHED = ("completed", "diverged", "unstable")
+EDGE_STEPS = 2  # x2 LR steps past the candidates' ends (Search._past_edge)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,13 +297,36 @@ class Search:
             scored = []
             rung = self.trials([TrialSpec(batch, lr, 0, epochs) for lr in alive])
             for i, (lr, res) in enumerate(zip(alive, rung)):
-                score = res.selection if res.ok and res.selection is not None \
-                    else -math.inf
-                scored.append((-score, i, lr))
+                scored.append((-_score(res), i, lr))
             keep = max(1, len(alive) // 2)
             alive = [lr for _, _, lr in sorted(scored)[:keep]]
         self.picks[batch] = alive[0]
         return alive[0]
+
+    def _past_edge(self, batch: int, lr: float, verdict: dict) -> dict:
+        """A tuned LR at an end of the candidates whose verdict is not
+        "passes" leaves B_H a lower bound (a larger or smaller LR might
+        pass), so the grid grows: the LR one x2 step past that end runs the
+        full epochs on seed 0 and, if its validation accuracy beats the
+        pick's, becomes the pick and is judged; at most EDGE_STEPS steps.
+        A pick still on the edge after them is flagged ``lr_at_edge``."""
+        linear = self.s.base_lr * batch / self.s.base_batch
+        tried = [round_lr(linear * f) for f in self.s.lr_factors]
+        full = float(self.s.epochs)
+        for _ in range(EDGE_STEPS):
+            if verdict["verdict"] == "passes" or min(tried) < lr < max(tried):
+                break
+            nxt = round_lr(lr * 2 if lr == max(tried) else lr / 2)
+            tried.append(nxt)
+            mine = self.trial(TrialSpec(batch, lr, 0, full))
+            other = self.trial(TrialSpec(batch, nxt, 0, full))
+            if not (other.ok and (not mine.ok or _score(other) > _score(mine))):
+                break
+            lr = self.picks[batch] = nxt
+            verdict = self._judge(batch, lr, False)
+        verdict["lr_at_edge"] = (verdict["verdict"] != "passes"
+                                 and lr in (min(tried), max(tried)))
+        return verdict
 
     def _verdict_l(self, batch: int) -> str:
         if batch not in self.verdicts["b_l"]:
@@ -314,8 +340,9 @@ class Search:
                 # Linear scaling is a technique too (Definition 2.2: any).
                 self.verdicts["b_h"][batch] = dict(self.verdicts["b_l"][batch])
             else:
-                self.verdicts["b_h"][batch] = self._judge(
-                    batch, self._tune(batch), False)
+                lr = self._tune(batch)
+                self.verdicts["b_h"][batch] = self._past_edge(
+                    batch, lr, self._judge(batch, lr, False))
         return self.verdicts["b_h"][batch]["verdict"]
 
     def _bracket(self, grid, verdict_of, start_index) -> tuple:
@@ -420,6 +447,13 @@ class Search:
         return out
 
 
+def _score(result: TrialResult) -> float:
+    """An LR candidate's rank: validation accuracy, -inf when it failed."""
+    if result.ok and result.selection is not None:
+        return result.selection
+    return -math.inf
+
+
 def _fmt(x):
     return "-" if x is None else f"{x:.4f}"
 
@@ -442,8 +476,10 @@ def format_summary(summary: dict) -> str:
         for batch, v in summary[name + "_verdicts"].items():
             if v.get("baseline"):
                 continue
+            edge = ("; LR at the edge of those tried: a lower bound"
+                    if v.get("lr_at_edge") else "")
             lines.append(f"  {batch}: {v['verdict']} (lr {v['learning_rate']:g}, "
-                         f"{v['accuracy']})")
+                         f"{v['accuracy']}{edge})")
     c = summary["compute"]
     lines.append(f"stopped: {summary['stopped']}")
     lines.append(f"compute: {c['trials']} trials, {c['trial_epochs']:.4g} "

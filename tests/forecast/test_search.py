@@ -216,3 +216,51 @@ def test_a_batch_runs_what_fits_the_budget_then_stops(tmp_path):
         s.trials([search.TrialSpec(B0, LR0, k, EPOCHS) for k in (1, 2, 3)])
     assert len(trainer.calls) == 2  # seed 1 fit the budget, seed 2 did not
     assert s.spent_s <= s.s.budget_s
+
+
+class OffGridTrainer:
+    """Deterministic: the baseline 0.900/0.902/0.898 (bar 0.8955); up to
+    512 any LR gives 0.90; from 1024 on acc = best(B) - 0.02 |log2(lr /
+    lr_opt)| with lr_opt = ``above`` x the linearly scaled LR, i.e. past
+    the candidates' top (2x) when ``above`` > 2; best(B) = 0.90 below
+    8192, 0.80 from there."""
+
+    def __init__(self, above):
+        self.above = above
+
+    def __call__(self, spec):
+        b, lr = spec.batch_size, spec.learning_rate
+        if b == B0:
+            acc = (0.900, 0.902, 0.898, 0.9, 0.9)[spec.seed]
+        elif b <= 512:
+            acc = 0.90
+        else:
+            best = 0.90 if b < 8192 else 0.80
+            acc = best - 0.02 * abs(math.log2(lr / (self.above * LR0 * b / B0)))
+        return search.TrialResult("completed", acc, acc, None, spec.epochs, 1.0)
+
+
+def test_an_lr_pick_at_the_grids_edge_grows_the_grid(tmp_path):
+    """The best LR 4x the linear one (past the top candidate, 2x): a search
+    that stopped at the candidates would fail at 1024 (acc 0.88) and put
+    B_H in [512, 1024); growing past the edge finds 4x and B_H in
+    [4096, 8192). At 8192 the 4x LR is better than 2x yet still fails,
+    8x is worse: an interior pick, so not flagged."""
+    summary = search.Search(_settings(), OffGridTrainer(above=4),
+                            str(tmp_path), log=lambda m: None).run()
+    assert (summary["b_h"]["lo"], summary["b_h"]["hi"]) == (4096, 8192)
+    assert summary["lr_picks"]["4096"] == search.round_lr(4 * LR0 * 16)
+    assert summary["lr_picks"]["8192"] == search.round_lr(4 * LR0 * 32)
+    assert not any(v.get("lr_at_edge") for v in summary["b_h_verdicts"].values())
+    assert (summary["b_l"]["lo"], summary["b_l"]["hi"]) == (512, 1024)
+
+
+def test_a_pick_still_on_the_edge_is_flagged_a_lower_bound(tmp_path):
+    """lr_opt 32x linear: two x2 steps past the top (to 8x) still improve
+    and still fail, so B_H's failure at 1024 is reported as a lower bound."""
+    summary = search.Search(_settings(), OffGridTrainer(above=32),
+                            str(tmp_path), log=lambda m: None).run()
+    v = summary["b_h_verdicts"]["1024"]
+    assert v["verdict"] == "fails" and v["lr_at_edge"]
+    assert v["learning_rate"] == search.round_lr(8 * LR0 * 4)
+    assert "a lower bound" in search.format_summary(summary)
