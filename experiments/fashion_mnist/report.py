@@ -326,6 +326,17 @@ def _regime_stores(results):
     return [(n, l, f, _load(f)) for n, l, f in out]
 
 
+def map_reading(results):
+    """The regime map's paper-style reading (regime and review stores
+    against the baseline's seeds, as regime_section's first reading): the
+    brackets issue 19's find_limit is to recover. None before they ran."""
+    baseline = _load(os.path.join(results, "baseline"))
+    trials = [t for *_, ts in _regime_stores(results) for t in ts]
+    if not (baseline and trials):
+        return None
+    return _readings(trials, baseline, None)[0][1]
+
+
 def _readings(trials, baseline, tuned):
     """[(name, RegimeReport)]: the readings side by side (tools/regimes.py)."""
     out = []

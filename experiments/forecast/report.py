@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import importlib.util
 import json
 import os
 import sys
@@ -228,8 +229,57 @@ def calibration_section(rows, loo):
                if table else "no rows yet\n"))
 
 
-def goals_section(measured, loo, exhaustive):
+def map_reading(exhaustive_results):
+    """The issue-9/17 LeNet-5 map's paper-style reading, from
+    experiments/fashion_mnist/report.py (the one home of its stores and
+    reading); None when that study's stores are absent."""
+    path = os.path.join(HERE, "..", "fashion_mnist", "report.py")
+    spec = importlib.util.spec_from_file_location("fashion_mnist_report", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.map_reading(exhaustive_results)
+
+
+def lenet_brackets(measured):
+    """find_limit's LeNet-5 brackets as the map reads them: B_L from the
+    baseline recipe's search (lenet5_momentum: Definition 2.1 is about
+    that recipe), B_H over both LeNet-5 searches (Definition 2.2: any
+    technique): the largest passing lo, closed by that search's hi."""
+    searches = {m["workload"]: m["summary"] for m in measured
+                if m["workload"].startswith("lenet5") and m["summary"]}
+    b_l = (searches.get("lenet5_momentum") or {}).get("b_l")
+    highs = [s["b_h"] for s in searches.values()
+             if s.get("b_h") and s["b_h"]["lo"] is not None]
+    b_h = None
+    if highs:
+        lo = max(b["lo"] for b in highs)
+        his = [b["hi"] for b in highs if b["lo"] == lo]
+        b_h = dict(lo=lo, hi=None if None in his else max(his))
+    return b_l, b_h
+
+
+def _recovered(found, wanted, kind):
+    if not found:
+        return f"{kind}: not measured yet"
+    same = (found["lo"], found["hi"]) == (wanted["lo"], wanted["hi"])
+    return (f"{kind} {_bracket(found, kind.lower())} vs the "
+            f"map's {_bracket(wanted, kind.lower())}: "
+            + ("recovered" if same else "not recovered"))
+
+
+def goals_section(measured, loo, exhaustive, reading=None):
     lines = ["### Issue 19's goals\n"]
+    if reading is None:
+        lines.append("- Brackets: the issue-9/17 map's stores are absent, "
+                     "nothing to compare with.")
+    else:
+        b_l, b_h = lenet_brackets(measured)
+        lines.append(
+            "- find_limit's LeNet-5 brackets vs the issue-9/17 map's "
+            "(paper-style reading, experiments/fashion_mnist/REPORT.md; B_L "
+            "from lenet5_momentum, B_H the best of the two LeNet-5 searches): "
+            + _recovered(b_l, reading.b_l_bracket, "B_L") + "; "
+            + _recovered(b_h, reading.b_h_bracket, "B_H") + ".")
     lenet = [m for m in measured if m["workload"].startswith("lenet5")
              and m["summary"]]
     if exhaustive and lenet:
@@ -343,7 +393,8 @@ def generate(results, figures, exhaustive_results):
         workloads_section(measured) if measured
         else "### Workloads\n\nnot run yet\n",
         calibration_section(rows, loo),
-        goals_section(measured, loo, exhaustive),
+        goals_section(measured, loo, exhaustive,
+                      map_reading(exhaustive_results)),
         synthetic_section(results),
         provenance_section(results)])
     return body + figure(measured, rows, loo, figures), rows

@@ -61,6 +61,10 @@ def test_report_tables_pick_by_validation_and_name_failures(tmp_path):
     assert "| seeds 1, 2: 88.5%, 89.0% |" in text
     # 80% < 88.56% fails; 88.7% is within the noise of a 2-seed baseline
     assert "B_L in (256, 4096]" in text and "undecided at [1024]" in text
+    # The reading the forecast study compares find_limit with is this one.
+    reading = report.map_reading(str(res))
+    assert (reading.b_l_bracket["lo"], reading.b_l_bracket["hi"]) == (256, 4096)
+    assert report.map_reading(str(tmp_path / "absent")) is None
     assert "B_simple at the end of the baseline runs: 1100" in text
     assert (tmp_path / "figures" / "accuracy_vs_batch.png").stat().st_size > 0
     assert "`table3/sgd`: c.yaml; learning_rate=0.1,0.4" in text

@@ -120,3 +120,31 @@ def test_report_measures_calibrates_leave_one_out_and_checks_goals(tmp_path):
     # bias has |G|^2 > 0, trace 0.
     assert "- lenet5_momentum: k 1,200, b 0" in text
     assert os.path.exists(tmp_path / "figures" / "calibration.png")
+
+
+def test_goals_compare_the_lenet_brackets_with_the_map():
+    """B_L from lenet5_momentum's search; B_H the best of the LeNet-5
+    searches (any technique): LAMB's [8192, 16384) beats momentum's
+    [2048, 4096)."""
+    def searched(name, b_l, b_h):
+        return dict(workload=name, forecast=None, critical=None, summary=dict(
+            b_l=dict(lo=b_l[0], hi=b_l[1], undecided=[]),
+            b_h=dict(lo=b_h[0], hi=b_h[1], undecided=[]),
+            compute=dict(trial_epochs=100.0)))
+
+    class Reading:
+        b_l_bracket = dict(lo=256, hi=512)
+        b_h_bracket = dict(lo=8192, hi=16384)
+
+    measured = [searched("lenet5_momentum", (256, 512), (2048, 4096)),
+                searched("lenet5_lamb", (512, 1024), (8192, 16384))]
+    text = report.goals_section(measured, {}, None, Reading())
+    assert ("B_L (256, 512] vs the map's (256, 512]: recovered; "
+            "B_H [8192, 16384) vs the map's [8192, 16384): recovered.") in text
+    measured[1]["summary"]["b_h"] = dict(lo=4096, hi=8192, undecided=[])
+    text = report.goals_section(measured, {}, None, Reading())
+    assert "B_H [4096, 8192) vs the map's [8192, 16384): not recovered" in text
+    text = report.goals_section(measured[1:], {}, None, Reading())
+    assert "B_L: not measured yet" in text
+    assert "the issue-9/17 map's stores are absent" in \
+        report.goals_section(measured, {}, None, None)
