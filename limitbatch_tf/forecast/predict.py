@@ -255,6 +255,14 @@ def report(estimate: CritEstimate, rows, confidence: float = 0.90,
                       else f"log-sd {f.log_sd:.3f}")
             where = (f"{name} ~ {low:.0f}" if low == high
                      else f"{name} in [{low:.0f}, {high:.0f}]")
+            # A family's factors divide its rows' B_L/B_H by forecasts from
+            # noise runs of that family's own recipe; the noise scale depends
+            # on the optimizer (LeNet-5: 979 with momentum, 1,913 with LAMB,
+            # REPORT.md), so another family's run is flagged.
+            other = (f" [calibrated on {family} runs; this run used "
+                     f"{estimate.optimizer}]"
+                     if estimate.optimizer and estimate.optimizer != family
+                     else "")
             lines.append(f"  {family}: {name}/B_crit = {f.geometric_mean:.3g} "
-                         f"(n={f.n}, {spread}; {ratios}) -> {where}")
+                         f"(n={f.n}, {spread}; {ratios}) -> {where}{other}")
     return "\n".join(lines)

@@ -89,7 +89,9 @@ def test_factors_and_intervals_against_hand_computation(tmp_path, capsys):
     assert (f"momentum: B_L/B_crit = {math.exp(mean):.3g} (n=3, log-sd "
             f"{sd:.3f}; a 0.5, b 1, c 0.5) -> B_L in [{low:.0f}, {high:.0f}]"
             in out)
-    assert "lamb: B_H/B_crit = 8 (n=1, no spread (1 row); d 8) -> B_H ~ 2400" in out
+    assert ("lamb: B_H/B_crit = 8 (n=1, no spread (1 row); d 8) -> B_H ~ 2400"
+            " [calibrated on lamb runs; this run used momentum]") in out
+    assert "B_L in [" + f"{low:.0f}, {high:.0f}]\n" in out  # its own: no flag
     assert "lamb: B_L" not in out
 
 
