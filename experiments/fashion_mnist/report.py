@@ -560,8 +560,10 @@ def critical_section(results, baseline, figures):
              ", ".join(map(str, p.steps)), p.label) for p in result.points]
     f = result.fit
     lo, hi = result.b_crit_interval
-    return (head + "Steps to target S(B): per batch size, the recipe whose "
-            f"validation accuracy first reaches {100 * target:.2f}% (99.5% "
+    return (head + "Steps to target S(B): per batch size, the step at "
+            "which the validation-picked recipe (the map's pick: best final "
+            "validation accuracy, limitbatch_tf/analysis/critical.py) first "
+            f"reaches {100 * target:.2f}% validation accuracy (99.5% "
             "of the paper-style baseline's final validation accuracy) on "
             "every seed, read at the evaluations (every epoch: an upper "
             "bound by up to one epoch's steps); E(B) = B S(B) "
@@ -569,10 +571,11 @@ def critical_section(results, baseline, figures):
             "experiments/fashion_mnist/results/baseline --baseline_store "
             "experiments/fashion_mnist/results/baseline`).\n\n"
             + markdown.table(("B", "S (steps)", "E (examples)", "per seed",
-                         "fastest recipe"), rows)
+                         "picked recipe"), rows)
             + f"\nFit S = S_min (1 + B_crit / B) (McCandlish et al. 2018): "
             f"B_crit = {f.b_crit:.0f} ({100 * result.confidence:g}% "
-            f"bootstrap over seeds and batch sizes: [{lo:.0f}, {hi:.0f}]), "
+            f"bootstrap over seeds and batch sizes: [{critical.bound(lo)}, "
+            f"{critical.bound(hi)}]), "
             f"S_min = {f.s_min:.0f} steps, E_min = {f.e_min:,.0f} examples; "
             f"RMS relative residual {f.residual:.2f}.\n\n"
             "![steps to target](figures/steps_to_target.png)\n")

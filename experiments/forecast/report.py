@@ -151,8 +151,8 @@ def workloads_section(measured):
             _num(est.b_crit) if est else "-",
             _bracket((s or {}).get("b_l"), "b_l") if s else "-",
             _bracket((s or {}).get("b_h"), "b_h") if s else "-",
-            (f"{crit.fit.b_crit:,.0f} [{crit.b_crit_interval[0]:,.0f}, "
-             f"{crit.b_crit_interval[1]:,.0f}]") if crit else "-",
+            (f"{crit.fit.b_crit:,.0f} [{critical.bound(crit.b_crit_interval[0])}, "
+             f"{critical.bound(crit.b_crit_interval[1])}]") if crit else "-",
             "-" if ratio is None else f"{ratio:.2f}",
             (f"{c.get('trials', 0)} / {_epochs(c.get('trial_epochs', 0))} / "
              f"{c.get('cpu_s', 0) / 3600:.2f}") if c else "-",

@@ -310,10 +310,10 @@ def steps_to_target(trials, path, result=None, target=None):
     ax.axhline(f.s_min, color="tab:orange", ls=":", lw=1)
     ax.axvline(f.b_crit, color="tab:red", ls="--", lw=1, label="B_crit")
     lo, hi = result.b_crit_interval
-    if math.isfinite(lo) and math.isfinite(hi):
-        ax.axvspan(lo, hi, color="tab:red", alpha=0.1,
-                   label=f"{100 * result.confidence:g}% bootstrap "
-                   f"[{lo:.0f}, {hi:.0f}]")
+    if math.isfinite(lo):  # an unbounded interval is shaded to the right edge
+        ax.axvspan(lo, hi if math.isfinite(hi) else max(grid), color="tab:red",
+                   alpha=0.1, label=f"{100 * result.confidence:g}% bootstrap "
+                   f"[{critical.bound(lo)}, {critical.bound(hi)}]")
     ax.set(xscale="log", yscale="log", xlabel="global batch size",
            ylabel="steps to target")
     ax.legend(fontsize=8)

@@ -1,6 +1,7 @@
 """The empirical critical batch: steps to target and McCandlish et al.'s fit."""
 import importlib.util
 import json
+import math
 import os
 
 import numpy as np
@@ -45,35 +46,55 @@ def test_fit_refuses_what_is_not_a_trade_off():
 
 
 def _curve_run(root, name, batch, steps_needed, seed=0, lr=0.1, reach=True,
-               optimizer="lamb"):
+               optimizer="lamb", final=None, epochs=30.0):
     """Evaluations every 10 steps; validation accuracy reaches 0.9 at the
-    first evaluation at or after ``steps_needed``; the test accuracy is
-    0.9 from the start (the curve must not be read from it)."""
+    first evaluation at or after ``steps_needed``, and ends at ``final``
+    when given (the recipe pick reads it); the test accuracy is 0.9 from
+    the start (the curve must not be read from it)."""
     history = []
     for step in range(10, 10 * (steps_needed // 10 + 3), 10):
         val = 0.9 if reach and step >= steps_needed else 0.5
         history.append(dict(step=step, epoch=step * batch / 60000,
                             eval_accuracy=0.95, eval_loss=0.3,
                             validation_accuracy=val))
+    if final is not None:
+        history[-1]["validation_accuracy"] = final
     write_trial(root, name, batch, 0.95, history=history, seed=seed, lr=lr,
-                optimizer=optimizer)
+                optimizer=optimizer, epochs=epochs)
 
 
-def test_steps_to_target_reads_validation_and_takes_the_fastest_recipe(tmp_path):
-    _curve_run(tmp_path, "a", 1024, 200, lr=0.1)
-    _curve_run(tmp_path, "b", 1024, 100, lr=0.2)           # faster recipe
-    _curve_run(tmp_path, "c0", 1024, 50, lr=0.4)           # fastest, but
+def test_steps_to_target_reads_the_validation_picked_recipe(tmp_path):
+    """S(B) is the validation pick's, not the fastest cell's (a minimum over
+    noisy cells is biased low), among full-length schedules only."""
+    _curve_run(tmp_path, "a", 1024, 200, lr=0.1, final=0.93)  # the pick
+    _curve_run(tmp_path, "b", 1024, 100, lr=0.2, final=0.91)  # faster
+    _curve_run(tmp_path, "c0", 1024, 50, lr=0.4, final=0.95)  # fastest, but
     _curve_run(tmp_path, "c1", 1024, 50, lr=0.4, seed=1, reach=False)  # a seed never reaches
+    _curve_run(tmp_path, "r", 1024, 20, lr=0.3, final=0.97, epochs=10.0)  # a rung
     _curve_run(tmp_path, "d0", 4096, 40, lr=0.4)
     _curve_run(tmp_path, "d1", 4096, 60, lr=0.4, seed=1)
+    _curve_run(tmp_path, "e", 8192, 30, lr=0.8, reach=False, final=0.89)  # pick
+    _curve_run(tmp_path, "f", 8192, 30, lr=1.6, final=0.88)  # never picked
     trials = store.load_store(str(tmp_path))
     points = critical.steps_to_target(trials, 0.9)
-    assert [(p.batch_size, p.steps) for p in points] == [(1024, [100]),
+    assert [(p.batch_size, p.steps) for p in points] == [(1024, [200]),
                                                          (4096, [40, 60])]
+    assert points[0].paths[0].endswith(os.path.join("a", "results.json"))
     assert points[1].examples == 50 * 4096
     assert critical.first_step(trials[0], 0.99) is None
     # the test accuracy is 0.95 at step 10 everywhere
     assert critical.steps_to_target(trials, 0.9, "eval_accuracy")[0].steps == [10]
+
+
+def test_bootstrap_keeps_draws_without_a_floor_as_unbounded():
+    """Steps that fall as 1/B in some resamples (S_min <= 0) are B_crit =
+    inf draws: the upper end is unbounded, not the largest finite draw."""
+    points = [critical.Point(256, [400, 400], "a", []),
+              critical.Point(512, [100, 300], "b", []),
+              critical.Point(1024, [90, 110], "c", [])]
+    (lo, hi), _, draws = critical.bootstrap(points, resamples=400)
+    assert draws > 300 and math.isinf(hi) and lo < 1e4
+    assert critical.bound(hi) == "unbounded" and critical.bound(2048.4) == "2,048"
 
 
 def test_critical_batch_and_bootstrap_interval(tmp_path):
