@@ -75,9 +75,13 @@ class MainJobTrainer:
         outcome = trials.existing(t.model_dir)
         cpu = None
         if not outcome.finished:
+            # A resumed trial: the segments before the kill ran in another
+            # process, so their CPU is unmeasured here; their wall time
+            # (results.json's wall_time_s, cumulative) stands in for it.
+            prior = float((outcome.results or {}).get("wall_time_s") or 0.0)
             start = _cpu_children()
             outcome = self._run(t, self._argv(t))
-            cpu = _cpu_children() - start
+            cpu = _cpu_children() - start + prior
         return self._result(t, outcome, cpu)
 
     def run_many(self, specs, parallel: int) -> list:

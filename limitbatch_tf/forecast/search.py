@@ -61,6 +61,8 @@ from limitbatch_tf.analysis import stats
 LEDGER_FILE = "find_limit.json"
 FINISHED = ("completed", "diverged", "unstable")
 EDGE_STEPS = 2  # x2 LR steps past the candidates' ends (Search._past_edge)
+# Settings a resumed search may change (the rest must match its ledger).
+RESUMABLE = ("budget_s", "parallel", "start_batch")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,6 +169,17 @@ class Search:
                 + ", ".join(f"{k}={saved.get(k)!r}->{mine.get(k)!r}"
                             for k in diff[:4])
                 + "); choose another --store")
+        saved = {k: v for k, v in (data.get("settings") or {}).items()
+                 if k not in RESUMABLE}
+        mine = json.loads(json.dumps(dataclasses.asdict(self.s)))
+        changed = sorted(k for k in saved if k in mine and saved[k] != mine[k])
+        if changed:
+            raise ValueError(
+                f"{self._path()} was searched with other settings ("
+                + ", ".join(f"{k}={saved[k]!r}->{mine[k]!r}" for k in changed)
+                + "): its verdicts and compute would not be this search's; "
+                "rerun with the same flags (only the budget, --parallel and "
+                "the start may change) or choose another --store")
         for row in data.get("trials", []):
             spec = TrialSpec(**row["spec"])
             self.ledger[spec.key] = (spec, TrialResult(**row["result"]))
@@ -185,19 +198,24 @@ class Search:
 
     # --- trials ------------------------------------------------------------
     def _estimate_s(self, spec: TrialSpec) -> float:
-        """CPU-seconds a trial will take: epochs times the largest cost per
-        epoch seen at its batch size, or at any batch size when it is new
-        (B0, the smallest batch, runs first; the cost per epoch falls as
-        larger batches use the hardware better). The budget holds as long
+        """CPU-seconds a trial will take: the largest cost of a finished
+        trial of the same batch size and length, else epochs times the
+        largest cost per epoch seen at its batch size, or at any batch size
+        when it is new (B0, the smallest batch, runs first; the cost per
+        epoch falls as larger batches use the hardware better). Diverged
+        trials count only when nothing completed. The budget holds as long
         as this bounds the trial's cost; 0 before the first trial."""
-        rates = {}
-        for sp, r in self.ledger.values():
-            if r.epochs > 0:
-                rates.setdefault(sp.batch_size, []).append(r.cpu_s / r.epochs)
-        if not rates:
+        done = [(sp, r) for sp, r in self.ledger.values() if r.epochs > 0]
+        if not done:
             return 0.0
-        same = rates.get(spec.batch_size)
-        return max(same or [x for v in rates.values() for x in v]) * spec.epochs
+        # A trial that diverged stopped after its start-up (~10 CPU-s of a
+        # small one): its cost per epoch says nothing of a full run's.
+        done = [(sp, r) for sp, r in done if r.ok] or done
+        same = [(sp, r) for sp, r in done if sp.batch_size == spec.batch_size]
+        exact = [r.cpu_s for sp, r in same if sp.epochs == spec.epochs]
+        if exact:  # the same length at this batch: its own cost
+            return max(exact)
+        return max(r.cpu_s / r.epochs for _, r in same or done) * spec.epochs
 
     def trial(self, spec: TrialSpec) -> TrialResult:
         """``spec``'s result: replayed from the ledger, or trained (unless
@@ -218,9 +236,12 @@ class Search:
         budget run and BudgetSpent follows for the rest."""
         if self.s.parallel < 2 or not hasattr(self.trainer, "run_many"):
             return [self.trial(spec) for spec in specs]
+        # Replay first: a replayed trial adds its cost to spent_s, which the
+        # plan must start from.
+        fresh = [spec for spec in specs if not self._replay(spec)]
         pending, over, planned = [], None, self.spent_s
-        for spec in specs:
-            if self._replay(spec) or any(spec.key == p.key for p in pending):
+        for spec in fresh:
+            if any(spec.key == p.key for p in pending):
                 continue
             planned += self._estimate_s(spec)
             if planned > self.s.budget_s:
@@ -309,7 +330,8 @@ class Search:
         pass), so the grid grows: the LR one x2 step past that end runs the
         full epochs on seed 0 and, if its validation accuracy beats the
         pick's, becomes the pick and is judged; at most EDGE_STEPS steps.
-        A pick still on the edge after them is flagged ``lr_at_edge``."""
+        A pick still on the edge after them is flagged ``lr_at_edge`` and
+        its failure counts as "undecided" (the bracket goes on above it)."""
         linear = self.s.base_lr * batch / self.s.base_batch
         tried = [round_lr(linear * f) for f in self.s.lr_factors]
         full = float(self.s.epochs)
@@ -326,6 +348,9 @@ class Search:
             verdict = self._judge(batch, lr, False)
         verdict["lr_at_edge"] = (verdict["verdict"] != "passes"
                                  and lr in (min(tried), max(tried)))
+        if verdict["lr_at_edge"] and verdict["verdict"] == "fails":
+            # Not a decided failure: a larger (smaller) LR might pass.
+            verdict["verdict"] = "undecided"
         return verdict
 
     def _verdict_l(self, batch: int) -> str:
@@ -422,10 +447,19 @@ class Search:
         summary = self.summary()
         open_ = [f"{n} at {summary[n]['undecided']}" for n in ("b_l", "b_h")
                  if summary[n] and summary[n]["undecided"]]
-        if self.stopped == "bracketed" and open_:
-            # Undecided cells at max_seeds were navigated as "not passing".
+        unclosed = [n for n in ("b_l", "b_h") if summary[n]
+                    and summary[n]["hi"] is None and summary[n]["lo"] != grid[-1]]
+        if self.stopped == "bracketed" and unclosed:
             summary["stopped"] = self.stopped = (
-                f"bracketed, but undecided at {self.s.max_seeds} seeds: "
+                "grid end: no decided failure up to the max batch "
+                f"{grid[-1]} for {', '.join(unclosed)}"
+                + (f" (undecided: {'; '.join(open_)})" if open_ else ""))
+        elif self.stopped == "bracketed" and open_:
+            # Undecided cells (at max_seeds, or failing with the LR on the
+            # edge of its grid) were navigated as "not passing".
+            summary["stopped"] = self.stopped = (
+                "bracketed, but undecided (at max_seeds "
+                f"{self.s.max_seeds}, or LR at its grid's edge): "
                 + "; ".join(open_))
         self._save(summary)
         return summary

@@ -9,7 +9,7 @@ import pathlib
 import pytest
 
 from limitbatch_tf.analysis import regimes, store
-from limitbatch_tf.forecast import find_limit, main_job
+from limitbatch_tf.forecast import find_limit, main_job, search
 
 HERE = pathlib.Path(__file__).parent
 FAKE = str(HERE / "fake_train_job.py")
@@ -110,3 +110,21 @@ def test_a_store_of_another_recipe_is_refused(tmp_path, capsys):
                            trainer=_trainer(changed, root)) == 2
     err = capsys.readouterr().err
     assert "different recipe (momentum=0.9->0.8)" in err
+
+
+def test_a_resumed_trial_counts_its_earlier_segments(tmp_path):
+    """A trial preempted after 50 s of wall time and resumed: the CPU of the
+    segment before the kill (another process) is counted by its wall time."""
+    recipe, root = _recipe(tmp_path), str(tmp_path / "store")
+    trainer = _trainer(recipe, root)
+    spec = search.TrialSpec(512, 0.2, 0, 8.0)
+    fresh = trainer(spec)
+    path = os.path.join(trainer.trial(spec).model_dir, "results.json")
+    with open(path) as f:
+        partial = json.load(f)
+    partial.update(status="preempted", wall_time_s=50.0)
+    with open(path, "w") as f:
+        json.dump(partial, f)
+    resumed = trainer(spec)
+    assert resumed.status == "completed"
+    assert resumed.cpu_s >= 50.0 > fresh.cpu_s

@@ -152,7 +152,7 @@ def test_undecided_at_max_seeds_is_reported_not_hidden(tmp_path):
     v = summary["b_l_verdicts"]["1024"]
     assert v["verdict"] == "undecided" and v["seeds"] == 5
     assert summary["b_l"]["undecided"] == [1024]
-    assert "undecided at 5 seeds" in summary["stopped"]
+    assert summary["stopped"].startswith("bracketed, but undecided (at max_seeds 5")
     # The undecided 1024 was navigated as "not passing"; the search then
     # judged 2048 so that each bracket closes on a decided failure.
     for name in ("b_l", "b_h"):
@@ -257,10 +257,58 @@ def test_an_lr_pick_at_the_grids_edge_grows_the_grid(tmp_path):
 
 def test_a_pick_still_on_the_edge_is_flagged_a_lower_bound(tmp_path):
     """lr_opt 32x linear: two x2 steps past the top (to 8x) still improve
-    and still fail, so B_H's failure at 1024 is reported as a lower bound."""
+    and still fail, so each failure is a lower bound: "undecided" with the
+    flag, and B_H's bracket stays open to the end of the batch grid."""
     summary = search.Search(_settings(), OffGridTrainer(above=32),
                             str(tmp_path), log=lambda m: None).run()
     v = summary["b_h_verdicts"]["1024"]
-    assert v["verdict"] == "fails" and v["lr_at_edge"]
+    assert v["verdict"] == "undecided" and v["lr_at_edge"]
     assert v["learning_rate"] == search.round_lr(8 * LR0 * 4)
     assert "a lower bound" in search.format_summary(summary)
+    assert (summary["b_h"]["lo"], summary["b_h"]["hi"]) == (512, None)
+    assert summary["stopped"].startswith(
+        "grid end: no decided failure up to the max batch 32768 for b_h")
+
+
+def test_a_resumed_search_refuses_changed_settings(tmp_path):
+    search.Search(_settings(budget_s=50), SimulatedTrainer(), str(tmp_path),
+                  log=lambda m: None).run()
+    with pytest.raises(ValueError, match=r"other settings \(max_seeds=5->3\)"):
+        search.Search(_settings(max_seeds=3), SimulatedTrainer(),
+                      str(tmp_path), log=lambda m: None)
+    # The budget may grow: the search goes on where it stopped.
+    summary = search.Search(_settings(), SimulatedTrainer(), str(tmp_path),
+                            log=lambda m: None).run()
+    assert summary["stopped"] == "bracketed"
+
+
+def test_a_parallel_resume_keeps_its_budget(tmp_path):
+    """Replayed trials count before the next batch is planned: at every
+    budget a resumed parallel search ends within it and launches no trial
+    the first run already ran."""
+    for budget in range(1500, 2100, 37):
+        store = str(tmp_path / str(budget))
+        first = BatchingTrainer()
+        s1 = search.Search(_settings(budget_s=budget, parallel=2), first,
+                           store, log=lambda m: None).run()
+        again = BatchingTrainer()
+        s2 = search.Search(_settings(budget_s=budget, parallel=2), again,
+                           store, log=lambda m: None).run()
+        assert s1["compute"]["cpu_s"] <= budget
+        assert s2["compute"]["cpu_s"] <= budget, budget
+        assert again.batches == [] or not set(again.calls) & set(first.calls)
+
+
+def test_estimate_ignores_diverged_start_ups(tmp_path):
+    """A diverged quarter-epoch trial costs its start-up: its cost per epoch
+    must not price a completed run's epochs."""
+    s = search.Search(_settings(), SimulatedTrainer(), str(tmp_path),
+                      log=lambda m: None)
+    ok = search.TrialSpec(1024, 0.1, 0, 8.0)
+    s.ledger = {
+        ok.key: (ok, search.TrialResult("completed", 0.9, 0.9, 0.3, 8.0, 80.0)),
+        "d": (search.TrialSpec(1024, 3.2, 0, 2.0),
+              search.TrialResult("diverged", None, None, None, 0.25, 10.0))}
+    assert s._estimate_s(search.TrialSpec(1024, 0.2, 1, 8.0)) == 80.0  # same length
+    assert s._estimate_s(search.TrialSpec(1024, 0.2, 0, 4.0)) == 40.0  # per epoch
+    assert s._estimate_s(search.TrialSpec(2048, 0.2, 0, 4.0)) == 40.0  # any batch
