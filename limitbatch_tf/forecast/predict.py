@@ -22,13 +22,13 @@ workloads in a calibration table (experiments/forecast/calibration.json).
 A factor is the geometric mean of its rows' ratios; its spread the
 standard deviation of their logarithms; the interval
 
-  B_crit_forecast * exp(mean_log +- z * sd_log * sqrt(1 + 1/n))
+  B_crit_forecast * exp(mean_log +- t * sd_log * sqrt(1 + 1/n))
 
-is a normal prediction interval for one new workload in log space (z the
-two-sided normal quantile at the stated confidence; with few rows a
-t quantile would be wider: the printed n says how much to trust it). With
-one row there is no spread and the point factor is printed as such; with
-none, only B_crit is forecast.
+is a prediction interval for one new workload in log space (t the
+two-sided Student's t quantile with n - 1 degrees of freedom at the stated
+confidence: with 2-3 rows it is wide, as it should be). With one row there
+is no spread and the point factor is printed as such; with none, only
+B_crit is forecast.
 """
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ import dataclasses
 import json
 import math
 import statistics
+
+from scipy.stats import t as student_t
 
 from limitbatch_tf import rundir
 
@@ -172,8 +174,10 @@ class Factor:
         mean = statistics.fmean(math.log(r) for r in self.ratios)
         if self.log_sd is None:
             return b_crit * math.exp(mean), b_crit * math.exp(mean)
-        z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
-        half = z * self.log_sd * math.sqrt(1 + 1 / self.n)
+        # Student's t with n - 1 degrees of freedom: the spread is estimated
+        # from the n rows themselves (z would be 4x too narrow at n = 2).
+        t = student_t.ppf(0.5 + confidence / 2, self.n - 1)
+        half = t * self.log_sd * math.sqrt(1 + 1 / self.n)
         return b_crit * math.exp(mean - half), b_crit * math.exp(mean + half)
 
 

@@ -8,6 +8,7 @@ import statistics
 import pytest
 
 from fake_store import write_trial
+from limitbatch_tf.analysis import stats
 
 _SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "experiments",
                        "forecast", "report.py")
@@ -66,7 +67,7 @@ def _curve(batch):
 
 # (workload, optimizer, forecast B_crit, measured B_L hi, B_H lo)
 STUDY = (("lenet5_momentum", "momentum", 600.0, 1024, 4096),
-         ("mlp_momentum", "momentum", 1000.0, 2048, 4096),
+         ("mlp_momentum", "momentum", 1000.0, 2048, 32768),
          ("softmax_momentum", "momentum", 2000.0, 2048, 16384),
          ("lenet5_lamb", "lamb", 4000.0, 1024, 8192))
 
@@ -99,12 +100,12 @@ def test_report_measures_calibrates_leave_one_out_and_checks_goals(tmp_path):
         assert row["b_crit_measured"] == pytest.approx(B_CRIT, rel=0.02)
         assert (row["b_l"], row["b_h"]) == (b_l, b_h)
     # Leave one out: lenet5_momentum's B_H interval comes from the other two
-    # momentum rows' ratios (4096/1000, 16384/2000) only.
-    logs = [math.log(4096 / 1000), math.log(16384 / 2000)]
-    z = statistics.NormalDist().inv_cdf(0.95)
+    # momentum rows' ratios (32768/1000, 16384/2000) only.
+    logs = [math.log(32768 / 1000), math.log(16384 / 2000)]
+    z = 6.313751514675043  # t(0.95, 1 df): two other rows
     half = z * statistics.stdev(logs) * math.sqrt(1 + 1 / 2)
     lo, hi = (600 * math.exp(statistics.fmean(logs) + s * half) for s in (-1, 1))
-    assert f"[{lo:,.0f}, {hi:,.0f}] | 4,096 (" in text
+    assert f"[{lo:,.0f}, {hi:.1e}] | [4096, 8192) (meets it) |" in text
     assert "| lenet5_lamb | n.a. (no other workload of its family) | 1,024 |" in text
     # Goals: 200 of 1,000 trial-epochs = 20%; forecast/measured = 0.6, 1,
     # 2 (1.99: measured 1,004), 4: three within 2x.
@@ -114,8 +115,11 @@ def test_report_measures_calibrates_leave_one_out_and_checks_goals(tmp_path):
     assert "not met" in text
     assert ("Forecast within 2x of the measured B_crit: 3 of 4 workloads"
             in text)
-    assert ("contains the measured B_H: lenet5_momentum yes, mlp_momentum no, "
-            "softmax_momentum yes." in text)
+    assert ("meets the measured B_H bracket: lenet5_momentum yes, "
+            "mlp_momentum no, softmax_momentum yes." in text)
+    assert "- Both LeNet-5 searches (B_H is read from both): 1,100 " \
+           "trial-epochs = 110% of the map's (goal <= 25%: not met)" in text
+    assert rows["mlp_momentum"]["b_h_bracket"] == [32768, 65536]
     # Per-layer forecasts: the kernel's window ratio is 2 x b_simple; the
     # bias has |G|^2 > 0, trace 0.
     assert "- lenet5_momentum: k 1,200, b 0" in text
@@ -135,12 +139,16 @@ def test_goals_compare_the_lenet_brackets_with_the_map():
     class Reading:
         b_l_bracket = dict(lo=256, hi=512)
         b_h_bracket = dict(lo=8192, hi=16384)
+        target = stats.Target.from_baseline([0.89, 0.891])
 
     measured = [searched("lenet5_momentum", (256, 512), (2048, 4096)),
                 searched("lenet5_lamb", (512, 1024), (8192, 16384))]
+    measured[1]["bar"] = 0.9
     text = report.goals_section(measured, {}, None, Reading())
     assert ("B_L (256, 512] vs the map's (256, 512]: recovered; "
             "B_H [8192, 16384) vs the map's [8192, 16384): recovered.") in text
+    assert ("own recipe): lenet5_lamb 90.00%; the map's 88.60% (the momentum "
+            "baseline's).") in text
     measured[1]["summary"]["b_h"] = dict(lo=4096, hi=8192, undecided=[])
     text = report.goals_section(measured, {}, None, Reading())
     assert "B_H [4096, 8192) vs the map's [8192, 16384): not recovered" in text
@@ -148,3 +156,35 @@ def test_goals_compare_the_lenet_brackets_with_the_map():
     assert "B_L: not measured yet" in text
     assert "the issue-9/17 map's stores are absent" in \
         report.goals_section(measured, {}, None, None)
+
+
+@pytest.mark.parametrize("interval, bracket, bound, meets", [
+    ((100, 300), (256, 512), "b_l", True),     # overlaps (256, 512]
+    ((100, 256), (256, 512), "b_l", False),    # B_L > 256: open at lo
+    ((512, 900), (256, 512), "b_l", True),     # closed at hi
+    ((100, 300), (256, None), "b_l", None),    # no decided failure
+    ((5000, 9000), (8192, 16384), "b_h", True),
+    ((16384, 20000), (8192, 16384), "b_h", False),  # B_H < 16384
+    ((100, 8192), (8192, None), "b_h", True),  # open above
+    ((100, 200), (8192, None), "b_h", False),
+    ((300, 300), (256, 512), "b_l", None),     # a point: no interval
+])
+def test_forecast_interval_meets_a_bracket(interval, bracket, bound, meets):
+    assert report.consistent(interval, bracket, bound) is meets
+
+
+def test_only_decided_brackets_calibrate():
+    """An undecided band or an open end leaves the point anywhere in the
+    bracket: the row's b_l/b_h is None, the bracket is kept whole."""
+    def m(b_l, b_h):
+        class Est:
+            b_crit = 1000.0
+        return dict(workload="w", family="momentum", forecast=Est(),
+                    critical=None, summary=dict(b_l=b_l, b_h=b_h))
+    clean = m(dict(lo=256, hi=512, undecided=[]), dict(lo=4096, hi=8192, undecided=[]))
+    band = m(dict(lo=256, hi=2048, undecided=[512, 1024]),
+             dict(lo=512, hi=None, undecided=[1024]))
+    (a,), (b,) = (report.calibration_rows([x], "r") for x in (clean, band))
+    assert (a["b_l"], a["b_h"]) == (512, 4096)
+    assert (b["b_l"], b["b_h"]) == (None, None)
+    assert b["b_l_bracket"] == [256, 2048] and b["b_h_bracket"] == [512, None]

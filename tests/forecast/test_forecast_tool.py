@@ -84,7 +84,7 @@ def test_factors_and_intervals_against_hand_computation(tmp_path, capsys):
     out = capsys.readouterr().out
     logs = [math.log(0.5), math.log(1.0), math.log(0.5)]
     mean, sd = statistics.fmean(logs), statistics.stdev(logs)
-    half = 1.6448536269514722 * sd * math.sqrt(1 + 1 / 3)
+    half = 2.919985580355516 * sd * math.sqrt(1 + 1 / 3)  # t(0.95, 2 df)
     low, high = 300 * math.exp(mean - half), 300 * math.exp(mean + half)
     assert (f"momentum: B_L/B_crit = {math.exp(mean):.3g} (n=3, log-sd "
             f"{sd:.3f}; a 0.5, b 1, c 0.5) -> B_L in [{low:.0f}, {high:.0f}]"
