@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from limitbatch_tf.analysis import stats
 from limitbatch_tf.forecast import search
 
 B0, LR0, EPOCHS = 256, 0.1, 8.0
@@ -67,8 +68,12 @@ def test_finds_the_true_brackets_from_any_start(tmp_path, start):
     assert (summary["b_l"]["lo"], summary["b_l"]["hi"]) == (512, 1024)
     assert (summary["b_h"]["lo"], summary["b_h"]["hi"]) == (8192, 16384)
     assert not summary["b_l"]["non_monotone"] and not summary["b_h"]["non_monotone"]
-    # Issue 19's goal: at most 25% of the exhaustive map's trial-epochs.
-    assert summary["compute"]["trial_epochs"] < 0.25 * _exhaustive_epochs(settings)
+    # A guard on the cost, not issue 19's goal (at most 25% of the map's
+    # trial-epochs, measured on the real study in experiments/forecast/
+    # REPORT.md): here 27-29% of a 3-seed exhaustive map, the price of the
+    # per-look level that keeps a verdict's error within 1 - c (module doc
+    # of search.py; 22-25% when every look tested at c).
+    assert summary["compute"]["trial_epochs"] < 0.30 * _exhaustive_epochs(settings)
     # The tuned LR at 8192 is one within 0.6 octaves of lr_opt = 0.566
     # (factors 1/8, 1/4 of linear: 0.4, 0.8), not the diverging linear 3.2.
     assert summary["lr_picks"]["8192"] in (0.4, 0.8)
@@ -111,12 +116,22 @@ def test_adds_seeds_only_where_undecided(tmp_path):
     summary = s.run()
     seeds = {b: v["seeds"] for name in ("b_l_verdicts", "b_h_verdicts")
              for b, v in summary[name].items() if "seeds" in v}
-    # Clear cells (32768: 5 points below the bar) stop at one seed.
-    assert seeds.get("16384", 1) <= 2 and seeds["1024"] == 1
-    for name in ("b_l_verdicts", "b_h_verdicts"):
+    # Clear cells (16384: 2 points below the bar, 32768: 5) stop at one
+    # seed; 1024 (0.75 point below, ~4 seed spreads) needs more.
+    assert seeds["16384"] == 1 and seeds["32768"] == 1 and seeds["1024"] > 1
+    # Every extra seed answered an "undecided" on the seeds before it.
+    for name, with_loss in (("b_l_verdicts", True), ("b_h_verdicts", False)):
         for b, v in summary[name].items():
-            if v.get("seeds", 1) > 1:  # every extra seed answered an undecided
-                assert v["seeds"] == 5 or v["verdict"] != "undecided"
+            for k in range(1, v.get("seeds", 1)):
+                runs = [s.ledger[search.TrialSpec(int(b), v["learning_rate"], j,
+                                                  EPOCHS).key][1]
+                        for j in range(k)]
+                parts = [stats.judge([r.accuracy for r in runs], s.acc_target,
+                                     s.s.look_confidence)]
+                if with_loss:
+                    parts.append(stats.judge([r.loss for r in runs],
+                                             s.loss_target, s.s.look_confidence))
+                assert stats.combine(*parts) == "undecided", (b, k)
 
 
 def test_bad_settings():
@@ -312,3 +327,37 @@ def test_estimate_ignores_diverged_start_ups(tmp_path):
     assert s._estimate_s(search.TrialSpec(1024, 0.2, 1, 8.0)) == 80.0  # same length
     assert s._estimate_s(search.TrialSpec(1024, 0.2, 0, 4.0)) == 40.0  # per epoch
     assert s._estimate_s(search.TrialSpec(2048, 0.2, 0, 4.0)) == 40.0  # any batch
+
+
+class OnTheBarTrainer:
+    """Seeds N(mu, sd) at every batch size and LR; the baseline's mean is
+    0.9, so mu = 0.995 * 0.9 puts every cell exactly on the bar."""
+
+    def __init__(self, mu, sd=0.003, seed=0):
+        self.mu, self.sd = mu, sd
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, spec):
+        mean = 0.9 if spec.batch_size == B0 else self.mu
+        acc = float(mean + self.sd * self.rng.standard_normal())
+        return search.TrialResult("completed", acc, acc, None, spec.epochs, 1.0)
+
+
+def test_sequential_seeds_keep_the_stated_error_rate(tmp_path):
+    """A cell exactly on the bar, judged with seeds added while undecided
+    (up to 5): wrong decisions at most 1 - c = 10% each way (~6% with the
+    per-look level 96.7%; ~20% if every look used 90%)."""
+    runs, wrong = 600, {"passes": 0, "fails": 0}
+    for k in range(runs):
+        s = search.Search(_settings(), OnTheBarTrainer(0.995 * 0.9, seed=k),
+                          str(tmp_path / str(k)), log=lambda m: None)
+        base = [s.trial(search.TrialSpec(B0, LR0, j, EPOCHS)).accuracy
+                for j in range(3)]
+        s.acc_target = stats.Target.from_baseline(base)
+        s.loss_target = None
+        # The cell's truth is 99.5% of the baseline's true mean (0.9).
+        verdict = s._judge(1024, 0.4, False)["verdict"]
+        if verdict in wrong:
+            wrong[verdict] += 1
+    assert wrong["passes"] / runs < 0.10 and wrong["fails"] / runs < 0.10
+    assert s.s.look_confidence == pytest.approx(1 - 0.1 / 3)
