@@ -156,7 +156,7 @@ class Search:
         self.verdicts = {"b_l": {}, "b_h": {}}  # batch -> Verdict-like dict
         self.picks = {}  # batch -> chosen LR
         self.stopped = None
-        self._counted = set()  # ledger keys counted in this invocation
+        self._seen = set()  # ledger keys run or replayed in this invocation
         self._load()
 
     # --- ledger ------------------------------------------------------------
@@ -193,9 +193,15 @@ class Search:
                 + "): its verdicts and compute would not be this search's; "
                 "rerun with the same flags (only the budget, --parallel and "
                 "the start may change) or choose another --store")
+        # Every trial in the ledger was spent on this search, whether or not
+        # the path replayed now visits it again (a search resumed after a
+        # change to its rules may not): all of it counts.
         for row in data.get("trials", []):
             spec = TrialSpec(**row["spec"])
-            self.ledger[spec.key] = (spec, TrialResult(**row["result"]))
+            result = TrialResult(**row["result"])
+            self.ledger[spec.key] = (spec, result)
+            self.spent_s += result.cpu_s
+            self.spent_epochs += result.epochs
 
     def _save(self, summary=None):
         os.makedirs(self.store, exist_ok=True)
@@ -249,8 +255,6 @@ class Search:
         budget run and BudgetSpent follows for the rest."""
         if self.s.parallel < 2 or not hasattr(self.trainer, "run_many"):
             return [self.trial(spec) for spec in specs]
-        # Replay first: a replayed trial adds its cost to spent_s, which the
-        # plan must start from.
         fresh = [spec for spec in specs if not self._replay(spec)]
         pending, over, planned = [], None, self.spent_s
         for spec in fresh:
@@ -270,20 +274,18 @@ class Search:
         return [self.ledger[spec.key][1] for spec in specs]
 
     def _replay(self, spec: TrialSpec) -> bool:
-        """True when ``spec`` is in the ledger; counts it once."""
+        """True when ``spec`` is in the ledger (its cost is counted from
+        the start: _load)."""
         if spec.key not in self.ledger:
             return False
-        if spec.key not in self._counted:
-            result = self.ledger[spec.key][1]
-            self._counted.add(spec.key)
+        if spec.key not in self._seen:
+            self._seen.add(spec.key)
             self.replayed += 1
-            self.spent_s += result.cpu_s
-            self.spent_epochs += result.epochs
         return True
 
     def _record(self, spec: TrialSpec, result: TrialResult) -> None:
         self.ledger[spec.key] = (spec, result)
-        self._counted.add(spec.key)
+        self._seen.add(spec.key)
         self.ran += 1
         self.spent_s += result.cpu_s
         self.spent_epochs += result.epochs
@@ -488,7 +490,7 @@ class Search:
         out["confidence"] = {"overall": self.s.confidence,
                              "per_look": self.s.look_confidence,
                              "max_seeds": self.s.max_seeds}
-        out["compute"] = {"trials": len(self._counted),
+        out["compute"] = {"trials": len(self.ledger),
                           "trial_epochs": self.spent_epochs,
                           "cpu_s": self.spent_s, "budget_s": self.s.budget_s,
                           "ran_now": self.ran, "replayed": self.replayed,

@@ -3,6 +3,7 @@ known function of batch size, LR and epochs plus seed noise, so the true
 brackets are known: linear scaling fails from 1024 on (B_L in (512, 1024]),
 the best tuned LR reaches the bar up to 8192 and not at 16384 (B_H in
 [8192, 16384))."""
+import json
 import math
 
 import numpy as np
@@ -361,3 +362,24 @@ def test_sequential_seeds_keep_the_stated_error_rate(tmp_path):
             wrong[verdict] += 1
     assert wrong["passes"] / runs < 0.10 and wrong["fails"] / runs < 0.10
     assert s.s.look_confidence == pytest.approx(1 - 0.1 / 3)
+
+
+def test_compute_counts_every_trial_in_the_ledger(tmp_path):
+    """A trial the replayed path no longer visits (run under an earlier
+    rule) was still spent: the compute and the budget count it."""
+    first = search.Search(_settings(), SimulatedTrainer(), str(tmp_path),
+                          log=lambda m: None).run()["compute"]
+    path = tmp_path / search.LEDGER_FILE
+    ledger = json.loads(path.read_text())
+    ledger["trials"].append({"spec": dict(batch_size=2048, learning_rate=9.9,
+                                          seed=0, epochs=2.0),
+                             "result": dict(status="completed", accuracy=0.5,
+                                            selection=0.5, loss=1.0,
+                                            epochs=2.0, cpu_s=123.0)})
+    path.write_text(json.dumps(ledger))
+    again = search.Search(_settings(), SimulatedTrainer(), str(tmp_path),
+                          log=lambda m: None).run()["compute"]
+    assert again["trials"] == first["trials"] + 1
+    assert again["cpu_s"] == pytest.approx(first["cpu_s"] + 123.0)
+    assert again["trial_epochs"] == pytest.approx(first["trial_epochs"] + 2.0)
+    assert again["ran_now"] == 0 and again["replayed"] == first["trials"]
