@@ -21,7 +21,9 @@ runs a fraction of it:
    number of halvings, e.g. 5 LRs: 5 at rho/4, 2 at rho/2); only the
    better half by validation accuracy continues, so hopeless (diverged,
    slow) LRs stop early; the last one runs the full rho epochs, and that
-   run is the verdict's first seed.
+   run is the verdict's first seed (its test accuracy comes from the run
+   validation picked, a small optimistic bias where a verdict rests on
+   one seed; the regime map's picks share it).
    A rung runs as its own trial with --epochs reduced (the main job's
    --epochs defines the LR schedule, so a shortened run is the recipe's
    schedule compressed: a ranking proxy, as in Hyperband).
