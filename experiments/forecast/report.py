@@ -24,6 +24,7 @@ import argparse
 import glob
 import importlib.util
 import json
+import math
 import os
 import sys
 
@@ -115,7 +116,7 @@ def calibration_rows(measured, source):
     """calibration.json's rows: b_l = B_L's bracket hi (the smallest batch
     where linear scaling failed), b_h = B_H's bracket lo (the largest where
     the tuned recipe passed), as experiments/forecast/README.md defines;
-    None unless the bracket is decided (_decided)."""
+    with an undecided band, the middle of the sizes left (``point``)."""
     rows = []
     for m in measured:
         if m["forecast"] is None:
@@ -126,7 +127,7 @@ def calibration_rows(measured, source):
             b_crit_forecast=round(m["forecast"].b_crit, 1),
             b_crit_measured=(None if m["critical"] is None
                              else round(m["critical"].fit.b_crit, 1)),
-            b_l=_decided(s.get("b_l"), "hi"), b_h=_decided(s.get("b_h"), "lo"),
+            b_l=point(s.get("b_l"), "b_l"), b_h=point(s.get("b_h"), "b_h"),
             # The whole brackets: an undecided band makes the point above
             # one end of a wider range (the goals check against these).
             b_l_bracket=_ends(s.get("b_l")), b_h_bracket=_ends(s.get("b_h")),
@@ -134,15 +135,25 @@ def calibration_rows(measured, source):
     return rows
 
 
-def _decided(bracket, end):
-    """A bracket's definitional point (B_L: hi, the smallest failing size;
-    B_H: lo, the largest passing one) when the bracket is decided: closed
-    and without undecided cells. A wider bracket (an undecided band, or
-    open at the grid's end) leaves its point anywhere in it, so it
+MAX_SPAN = 4  # a bracket's candidate sizes spanning more calibrate nothing
+
+
+def point(bracket, bound):
+    """A bracket's calibration point: the geometric mean of the grid sizes
+    the boundary can still be. B_L in (lo, hi] can be 2 lo, ..., hi; B_H
+    in [lo, hi) can be lo, ..., hi / 2. A decided factor-2 bracket gives
+    the size the definitions name (B_L = hi, the smallest failing size;
+    B_H = lo, the largest passing one); an undecided band widens the
+    candidates, and the point is then within sqrt(span) of the truth. A
+    bracket open at an end, or whose candidates span more than MAX_SPAN,
     calibrates nothing (None); the goals still check it whole."""
-    if not bracket or bracket["undecided"] or None in (bracket["lo"], bracket["hi"]):
+    if not bracket or None in (bracket["lo"], bracket["hi"]):
         return None
-    return bracket[end]
+    lo, hi = bracket["lo"], bracket["hi"]
+    first, last = (2 * lo, hi) if bound == "b_l" else (lo, hi / 2)
+    if last / first > MAX_SPAN:
+        return None
+    return round(math.sqrt(first * last), 1)
 
 
 def _ends(bracket):

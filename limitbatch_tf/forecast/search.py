@@ -319,9 +319,11 @@ class Search:
                                              self.s.look_confidence))
             verdict = stats.combine(*parts)
             if verdict != "undecided" or seeds >= self.s.max_seeds:
-                return {"verdict": verdict, "learning_rate": lr, "seeds": seeds,
-                        "accuracy": acc.describe(),
-                        "mean_accuracy": acc.mean}
+                out = {"verdict": verdict, "learning_rate": lr, "seeds": seeds,
+                       "accuracy": acc.describe(), "mean_accuracy": acc.mean}
+                if len(parts) > 1:  # B_L: the loss bar can decide too
+                    out["loss"] = parts[1].describe()
+                return out
 
     def _tune(self, batch: int) -> float:
         """The LR successive halving keeps at ``batch`` (rule: module doc)."""
@@ -532,13 +534,14 @@ def format_summary(summary: dict) -> str:
                 continue
             edge = ("; LR at the edge of those tried: a lower bound"
                     if v.get("lr_at_edge") else "")
+            loss = f"; loss: {v['loss']}" if v.get("loss") else ""
             lines.append(f"  {batch}: {v['verdict']} (lr {v['learning_rate']:g}, "
-                         f"{v['accuracy']}{edge})")
+                         f"accuracy: {v['accuracy']}{loss}{edge})")
     c = summary["compute"]
     conf = summary.get("confidence")
     if conf:
         lines.append(f"tests: one-sided, {100 * conf['overall']:g}% per verdict "
-                     f"({100 * conf['per_look']:g}% per look, seeds added up "
+                     f"({100 * conf['per_look']:.3g}% per look, seeds added up "
                      f"to {conf['max_seeds']} while undecided)")
     lines.append(f"stopped: {summary['stopped']}")
     lines.append(f"compute: {c['trials']} trials, {c['trial_epochs']:.4g} "

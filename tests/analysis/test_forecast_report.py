@@ -173,18 +173,24 @@ def test_forecast_interval_meets_a_bracket(interval, bracket, bound, meets):
     assert report.consistent(interval, bracket, bound) is meets
 
 
-def test_only_decided_brackets_calibrate():
-    """An undecided band or an open end leaves the point anywhere in the
-    bracket: the row's b_l/b_h is None, the bracket is kept whole."""
+def test_calibration_points_from_brackets():
+    """A decided bracket gives the size the definitions name; an undecided
+    band the geometric middle of the sizes left; an open or too wide one
+    nothing, while the row keeps the bracket whole."""
     def m(b_l, b_h):
         class Est:
             b_crit = 1000.0
         return dict(workload="w", family="momentum", forecast=Est(),
                     critical=None, summary=dict(b_l=b_l, b_h=b_h))
     clean = m(dict(lo=256, hi=512, undecided=[]), dict(lo=4096, hi=8192, undecided=[]))
-    band = m(dict(lo=256, hi=2048, undecided=[512, 1024]),
+    band = m(dict(lo=256, hi=1024, undecided=[512]),      # B_L 512 or 1024
+             dict(lo=4096, hi=16384, undecided=[8192]))   # B_H 4096 or 8192
+    wide = m(dict(lo=256, hi=4096, undecided=[512]),      # 512 .. 4096
              dict(lo=512, hi=None, undecided=[1024]))
-    (a,), (b,) = (report.calibration_rows([x], "r") for x in (clean, band))
+    (a,), (b,), (c,) = (report.calibration_rows([x], "r")
+                        for x in (clean, band, wide))
     assert (a["b_l"], a["b_h"]) == (512, 4096)
-    assert (b["b_l"], b["b_h"]) == (None, None)
-    assert b["b_l_bracket"] == [256, 2048] and b["b_h_bracket"] == [512, None]
+    assert b["b_l"] == pytest.approx(math.sqrt(512 * 1024), abs=0.1)
+    assert b["b_h"] == pytest.approx(math.sqrt(4096 * 8192), abs=0.1)
+    assert (c["b_l"], c["b_h"]) == (None, None)
+    assert c["b_l_bracket"] == [256, 4096] and c["b_h_bracket"] == [512, None]
