@@ -161,7 +161,10 @@ def test_run_one_trial_then_read_it_back(tmp_path):
 
 
 def test_execute_runs_at_most_parallel_trials_at_once(tmp_path):
-    made, _, argv_of = _fake_trials(tmp_path, ["completed:0.5@0.4"] * 4)
+    # 2 s per trial: two trials overlap even when a loaded machine (a sweep
+    # beside the suite) staggers their interpreters' start-up by a second;
+    # at 0.4 s they ran one after the other there and peak was 1.
+    made, _, argv_of = _fake_trials(tmp_path, ["completed:0.5@2"] * 4)
     grid.execute(made, argv_of, parallel=2, log=lambda s: None, poll_s=0.02)
     spans = []
     for t in made:
