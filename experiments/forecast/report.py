@@ -271,20 +271,22 @@ def calibration_section(rows, loo):
         cells = [row["workload"]]
         for bound in ("b_l", "b_h"):
             interval = loo.get((row["workload"], bound))
-            measured = row[bound]
+            bracket = row.get(bound + "_bracket")
+            measured = ("-" if not bracket else _bracket_text(bracket, bound)
+                        + ("" if row[bound] is None
+                           else f" (point {_num(row[bound])})"))
             if interval is None:
-                cells += ["n.a. (no other workload of its family)", _num(measured)]
+                cells += ["n.a. (no other workload of its family)", measured]
                 continue
             lo, hi = interval
             if lo == hi:
                 cells += [f"{_size(lo)} (one other row: a point, no interval)",
-                          _num(measured)]
+                          measured]
                 continue
-            meets = consistent(interval, row.get(bound + "_bracket"), bound)
-            cells += [f"[{_size(lo)}, {_size(hi)}]",
-                      "-" if meets is None else
-                      f"{_bracket_text(row[bound + '_bracket'], bound)} "
-                      f"({'meets it' if meets else 'outside'})"]
+            meets = consistent(interval, bracket, bound)
+            cells += [f"[{_size(lo)}, {_size(hi)}]", measured + (
+                "" if meets is None else
+                f": {'meets it' if meets else 'outside'}")]
         table.append(tuple(cells))
     return ("### Calibration\n\nFactors B_L / B_crit_forecast and B_H / "
             "B_crit_forecast per optimizer family (geometric mean, standard "
@@ -296,8 +298,11 @@ def calibration_section(rows, loo):
             f"workloads of its family ({100 * CONFIDENCE:g}% log-normal "
             "prediction interval, Student's t with n - 1 degrees of freedom; "
             "one other row gives a point), against find_limit's bracket: "
-            "'meets it' when they overlap (the factors above use the "
-            "bracket's hi for B_L and its lo for B_H):\n\n"
+            "'meets it' when they overlap. A bracket's point is what the "
+            "factors above use: the size the definitions name for a decided "
+            "bracket (B_L its hi, B_H its lo), the geometric middle of the "
+            "sizes left by an undecided band, none for an open or too wide "
+            "bracket (report.py `point`):\n\n"
             + (markdown.table(("workload", "B_L forecast", "B_L measured",
                           "B_H forecast", "B_H measured"), table)
                if table else "no rows yet\n"))
@@ -336,9 +341,16 @@ def _recovered(found, wanted, kind):
     if not found:
         return f"{kind}: not measured yet"
     same = (found["lo"], found["hi"]) == (wanted["lo"], wanted["hi"])
+    # A wider bracket that holds the map's (an undecided band, or open
+    # where the budget ran out) agrees with it without recovering it.
+    holds = ((found["lo"] is None or found["lo"] <= wanted["lo"])
+             and (found["hi"] is None or (wanted["hi"] is not None
+                                          and wanted["hi"] <= found["hi"])))
     return (f"{kind} {_bracket(found, kind.lower())} vs the "
             f"map's {_bracket(wanted, kind.lower())}: "
-            + ("recovered" if same else "not recovered"))
+            + ("recovered" if same else
+               "not recovered, but holds the map's" if holds
+               else "not recovered"))
 
 
 def goals_section(measured, loo, exhaustive, reading=None):

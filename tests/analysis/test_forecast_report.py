@@ -105,8 +105,9 @@ def test_report_measures_calibrates_leave_one_out_and_checks_goals(tmp_path):
     z = 6.313751514675043  # t(0.95, 1 df): two other rows
     half = z * statistics.stdev(logs) * math.sqrt(1 + 1 / 2)
     lo, hi = (600 * math.exp(statistics.fmean(logs) + s * half) for s in (-1, 1))
-    assert f"[{lo:,.0f}, {hi:.1e}] | [4096, 8192) (meets it) |" in text
-    assert "| lenet5_lamb | n.a. (no other workload of its family) | 1,024 |" in text
+    assert f"[{lo:,.0f}, {hi:.1e}] | [4096, 8192) (point 4,096): meets it |" in text
+    assert ("| lenet5_lamb | n.a. (no other workload of its family) | "
+            "(512, 1024] (point 1,024) |") in text
     # Goals: 200 of 1,000 trial-epochs = 20%; forecast/measured = 0.6, 1,
     # 2 (1.99: measured 1,004), 4: three within 2x.
     assert "lenet5_momentum: find_limit spent 200 trial-epochs = 20% of the " \
@@ -151,7 +152,15 @@ def test_goals_compare_the_lenet_brackets_with_the_map():
             "baseline's).") in text
     measured[1]["summary"]["b_h"] = dict(lo=4096, hi=8192, undecided=[])
     text = report.goals_section(measured, {}, None, Reading())
-    assert "B_H [4096, 8192) vs the map's [8192, 16384): not recovered" in text
+    assert "B_H [4096, 8192) vs the map's [8192, 16384): not recovered." in text
+    # Wider and holding the map's bracket: agrees without recovering it.
+    measured[0]["summary"]["b_l"] = dict(lo=256, hi=1024, undecided=[512])
+    measured[1]["summary"]["b_h"] = dict(lo=4096, hi=None, undecided=[])
+    text = report.goals_section(measured, {}, None, Reading())
+    assert ("B_L (256, 1024], undecided at 512 vs the map's (256, 512]: not "
+            "recovered, but holds the map's") in text
+    assert "B_H [4096, ?) vs the map's [8192, 16384): not recovered, but " \
+           "holds the map's" in text
     text = report.goals_section(measured[1:], {}, None, Reading())
     assert "B_L: not measured yet" in text
     assert "the issue-9/17 map's stores are absent" in \
