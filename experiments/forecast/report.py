@@ -56,8 +56,8 @@ def _epochs(x):
 
 
 def _bracket_text(ends, kind):
-    lo, hi = ("?" if x is None else x for x in ends)
-    return f"({lo}, {hi}]" if kind == "b_l" else f"[{lo}, {hi})"
+    """A [lo, hi] pair (calibration.json's brackets) as _bracket writes it."""
+    return _bracket(dict(lo=ends[0], hi=ends[1]), kind)
 
 
 def _bracket(b, kind):

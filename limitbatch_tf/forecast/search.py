@@ -174,27 +174,22 @@ class Search:
         except ValueError as e:
             raise ValueError(f"{self._path()}: malformed JSON ({e}); move it "
                              f"away to start the search afresh") from None
-        if data.get("recipe") != self.recipe:
-            saved = data.get("recipe") or {}
-            mine = self.recipe or {}
-            diff = sorted(k for k in set(saved) | set(mine)
-                          if saved.get(k) != mine.get(k))
-            raise ValueError(
-                f"{self._path()} was written for a different recipe ("
-                + ", ".join(f"{k}={saved.get(k)!r}->{mine.get(k)!r}"
-                            for k in diff[:4])
-                + "); choose another --store")
-        saved = {k: v for k, v in (data.get("settings") or {}).items()
-                 if k not in RESUMABLE}
+        # A ledger of another recipe, or searched under other settings, would
+        # be replayed as this search's verdicts and compute: refused.
+        saved, mine = data.get("recipe") or {}, self.recipe or {}
+        changed = _changes(saved, mine, set(saved) | set(mine))
+        if changed:
+            raise ValueError(f"{self._path()} was written for a different "
+                             f"recipe ({changed}); choose another --store")
+        saved = data.get("settings") or {}
         mine = json.loads(json.dumps(dataclasses.asdict(self.s)))
-        changed = sorted(k for k in saved if k in mine and saved[k] != mine[k])
+        changed = _changes(saved, mine, (set(saved) & set(mine)) - set(RESUMABLE))
         if changed:
             raise ValueError(
-                f"{self._path()} was searched with other settings ("
-                + ", ".join(f"{k}={saved[k]!r}->{mine[k]!r}" for k in changed)
-                + "): its verdicts and compute would not be this search's; "
-                "rerun with the same flags (only the budget, --parallel and "
-                "the start may change) or choose another --store")
+                f"{self._path()} was searched with other settings ({changed}): "
+                "its verdicts and compute would not be this search's; rerun "
+                "with the same flags (only the budget, --parallel and the "
+                "start may change) or choose another --store")
         # Every trial in the ledger was spent on this search, whether or not
         # the path replayed now visits it again (a search resumed after a
         # change to its rules may not): all of it counts.
@@ -501,6 +496,13 @@ class Search:
                           "trial_epochs_now": self.now_epochs,
                           "cpu_s_now": self.now_s}
         return out
+
+
+def _changes(saved: dict, mine: dict, keys) -> str:
+    """'key=saved->mine, ...' for the ``keys`` whose values differ (the
+    first four, sorted); '' when none do."""
+    diff = sorted(k for k in keys if saved.get(k) != mine.get(k))
+    return ", ".join(f"{k}={saved.get(k)!r}->{mine.get(k)!r}" for k in diff[:4])
 
 
 def _score(result: TrialResult) -> float:
